@@ -1,0 +1,53 @@
+"""streamify: turn any sync or async Python program into a live, bounded, cancellable stream.
+
+``streamify(program)`` returns a function with the program's parameters; calling it returns an
+async generator (or a sync one) that yields, while the program runs, status messages, token
+chunks of chosen output fields, custom items the program emits, and last, exactly once, the
+result as a ``Prediction``.  See the README for the guarantees.
+"""
+
+from ._callbacks import BaseCallback as BaseCallback
+from ._callbacks import StatusMessageProvider as StatusMessageProvider
+from ._context import Settings as Settings
+from ._context import configure as configure
+from ._context import context as context
+from ._exceptions import CallbackError as CallbackError
+from ._exceptions import StreamClosedError as StreamClosedError
+from ._exceptions import StreamifyError as StreamifyError
+from ._instrument import Component as Component
+from ._instrument import lm as lm
+from ._instrument import module as module
+from ._instrument import tool as tool
+from ._messages import Prediction as Prediction
+from ._messages import StatusMessage as StatusMessage
+from ._messages import StreamResponse as StreamResponse
+from ._stream import emit as emit
+from ._stream import emit_sync as emit_sync
+from ._streamify import streamify as streamify
+from ._sync import apply_sync_streaming as apply_sync_streaming
+from ._workers import asyncify as asyncify
+
+__version__ = "0.1.0.dev0"
+
+__all__ = (
+    "BaseCallback",
+    "CallbackError",
+    "Component",
+    "Prediction",
+    "Settings",
+    "StatusMessage",
+    "StatusMessageProvider",
+    "StreamClosedError",
+    "StreamResponse",
+    "StreamifyError",
+    "apply_sync_streaming",
+    "asyncify",
+    "configure",
+    "context",
+    "emit",
+    "emit_sync",
+    "lm",
+    "module",
+    "streamify",
+    "tool",
+)

@@ -1,0 +1,92 @@
+"""Callbacks, status message providers, and the dispatch of instrumented-call events.
+
+Every instrumented call (``@module``, ``@tool``, ``@lm``) fires a start event before it runs
+and an end event after, in the thread and context of the call.  Two kinds of listener see them:
+
+* the :class:`BaseCallback` objects in the settings in force (``configure`` / ``context``);
+* the stream the call runs in, if any, which turns events into :class:`StatusMessage` items
+  through its :class:`StatusMessageProvider`.
+
+A listener that raises is logged with its traceback on the ``streamify`` logger and the
+program goes on; in strict mode the failure is raised into the program as ``CallbackError``.
+``BaseException``s that are not ``Exception`` (cancellation, ``KeyboardInterrupt``) always
+propagate.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from ._exceptions import CallbackError
+
+__all__ = ("BaseCallback", "StatusMessageProvider", "handle_listener_failure", "logger")
+
+logger = logging.getLogger("streamify")
+
+
+class BaseCallback:
+    """Receives the start and end of every instrumented call; override what you need.
+
+    ``call_id`` is unique per call and the same in the start and end events; ``instance`` is
+    the instrumented component (it has ``.name``, ``.kind`` and, for methods, ``.owner``);
+    ``inputs`` are the bound arguments without ``self``.  Handlers run in the thread of the
+    call: keep them quick, and never block in one that runs on the event loop.
+    """
+
+    def on_module_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        pass
+
+    def on_module_end(
+        self, call_id: str, outputs: Optional[Any], exception: Optional[BaseException] = None
+    ) -> None:
+        pass
+
+    def on_tool_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        pass
+
+    def on_tool_end(
+        self, call_id: str, outputs: Optional[Any], exception: Optional[BaseException] = None
+    ) -> None:
+        pass
+
+    def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        pass
+
+    def on_lm_end(
+        self, call_id: str, outputs: Optional[Any], exception: Optional[BaseException] = None
+    ) -> None:
+        pass
+
+
+class StatusMessageProvider:
+    """Turns call events into human-readable status messages; return ``None`` for none.
+
+    The defaults are DSPy's: a message when a tool starts and when it ends, nothing for modules
+    and LM calls.  Subclass and override the hooks you want to change.
+    """
+
+    def tool_start_status_message(self, instance: Any, inputs: dict[str, Any]) -> Optional[str]:
+        return f"Calling tool {instance.name}..."
+
+    def tool_end_status_message(self, outputs: Any) -> Optional[str]:
+        return "Tool calling finished! Querying the LLM with tool calling results..."
+
+    def module_start_status_message(self, instance: Any, inputs: dict[str, Any]) -> Optional[str]:
+        return None
+
+    def module_end_status_message(self, outputs: Any) -> Optional[str]:
+        return None
+
+    def lm_start_status_message(self, instance: Any, inputs: dict[str, Any]) -> Optional[str]:
+        return None
+
+    def lm_end_status_message(self, outputs: Any) -> Optional[str]:
+        return None
+
+
+def handle_listener_failure(exc: Exception, what: str, strict: bool) -> None:
+    """Log a failing callback/provider with its traceback, or raise it in strict mode."""
+    if strict:
+        raise CallbackError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+    logger.error("%s raised; the program goes on", what, exc_info=exc)

@@ -1,0 +1,521 @@
+"""The ``@module``, ``@tool`` and ``@lm`` decorators: instrumented calls.
+
+An instrumented call gets a fresh call id, knows its parent (the enclosing instrumented call,
+through ``CURRENT_CALL``), fires ``on_<kind>_start`` / ``on_<kind>_end`` to the callbacks in
+force and to the stream it runs in, and is a cancellation and backpressure checkpoint:
+
+* in a worker thread whose stream's consumer has left, it raises ``CancelledError`` before the
+  call runs;
+* in async code, it waits while the stream's buffer is over capacity (sync callbacks on the
+  loop thread may overflow it, and this is where the producer is held back).
+
+With no stream and no callbacks it is a plain call plus two lookups.
+
+``@lm`` functions may return ``str`` or produce ``str`` chunks (a sync or async generator).
+Inside a stream whose listeners follow the innermost enclosing ``@module``, each chunk is fed
+to those listeners; the caller always gets the joined text.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Callable, Literal, Optional, TypeVar, Union, cast, overload
+
+from ._callbacks import handle_listener_failure
+from ._context import CURRENT_CALL, CURRENT_STREAM, current_settings
+
+__all__ = ("CallFrame", "Component", "lm", "module", "new_call_id", "tool")
+
+F = TypeVar("F", bound=Callable[..., Any])
+Kind = Literal["module", "tool", "lm"]
+
+_PREFIX = os.urandom(4).hex()
+_counter = itertools.count(1)
+
+
+def new_call_id() -> str:
+    """A process-unique call id (random per process prefix + counter: cheap and unique)."""
+    return f"{_PREFIX}-{next(_counter):x}"
+
+
+class Component:
+    """What an instrumented function is: passed to callbacks and providers as ``instance``.
+
+    ``name`` (``name=`` or the function's ``__name__``), ``kind`` (``"module"``, ``"tool"`` or
+    ``"lm"``), ``function`` (the undecorated function), ``outputs`` and ``field_format``
+    (declared by ``@module``), and ``owner``: the object a method was called on, ``None`` for
+    plain functions.  Attributes it does not have are looked up on ``owner``, so a provider can
+    read ``instance.some_setting`` of a module object as it would in DSPy.
+    """
+
+    __slots__ = (
+        "field_format",
+        "function",
+        "is_method",
+        "kind",
+        "name",
+        "outputs",
+        "owner",
+        "spec",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        kind: Kind,
+        function: Callable[..., Any],
+        outputs: tuple[str, ...],
+        field_format: Any,
+        is_method: bool,
+        owner: Any = None,
+        spec: Optional[Component] = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.function = function
+        self.outputs = outputs
+        self.field_format = field_format
+        self.is_method = is_method
+        self.owner = owner
+        self.spec: Component = self if spec is None else spec
+
+    def bind(self, owner: Any) -> Component:
+        return Component(
+            name=self.name,
+            kind=self.kind,
+            function=self.function,
+            outputs=self.outputs,
+            field_format=self.field_format,
+            is_method=True,
+            owner=owner,
+            spec=self,
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        owner = object.__getattribute__(self, "owner")
+        if owner is None:
+            raise AttributeError(name)
+        return getattr(owner, name)
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.name!r}>"
+
+
+class CallFrame:
+    """One running instrumented call: ``CURRENT_CALL`` holds the innermost one."""
+
+    __slots__ = ("call_id", "instance", "kind", "module", "parent_id")
+
+    def __init__(
+        self, call_id: str, parent: Optional[CallFrame], instance: Component, kind: Kind
+    ) -> None:
+        self.call_id = call_id
+        self.parent_id = None if parent is None else parent.call_id
+        self.instance = instance
+        self.kind = kind
+        # The innermost enclosing @module call (this call, if it is one).
+        self.module: Optional[CallFrame] = (
+            self if kind == "module" else (None if parent is None else parent.module)
+        )
+
+
+# ---------------------------------------------------------------------------- binding inputs
+Binder = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]
+
+
+def _make_binder(fn: Callable[..., Any], is_method: bool) -> Binder:
+    """Bound arguments as a dict (defaults applied, ``self``/``cls`` left out), fast."""
+    signature = inspect.signature(fn)
+    params = list(signature.parameters.values())
+    simple = all(
+        p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY) for p in params
+    )
+    skip = 1 if is_method else 0
+    if simple and not any(p.kind is p.POSITIONAL_ONLY for p in params):
+        names = tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)[skip:]
+        defaults = tuple((p.name, p.default) for p in params[skip:] if p.default is not p.empty)
+        max_positional = len(names)
+
+        def bind_simple(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+            positional = args[skip:]
+            if len(positional) > max_positional:
+                return bind_general(args, kwargs)
+            inputs = dict(zip(names, positional))
+            if kwargs:
+                inputs.update(kwargs)
+            for name, default in defaults:
+                if name not in inputs:
+                    inputs[name] = default
+            return inputs
+
+        binder = bind_simple
+    else:
+        binder = None
+
+    first = params[0].name if (is_method and params) else None
+
+    def bind_general(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:  # the call itself is wrong: the function will say so
+            return {"args": args[skip:], "kwargs": dict(kwargs)}
+        bound.apply_defaults()
+        inputs = dict(bound.arguments)
+        if first is not None:
+            inputs.pop(first, None)
+        return inputs
+
+    return bind_simple if binder is not None else bind_general
+
+
+def _is_method(fn: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return False
+    qualname = getattr(fn, "__qualname__", "")
+    in_class = "." in qualname and not qualname.rsplit(".", 1)[0].endswith("<locals>")
+    return bool(params) and params[0] in ("self", "cls") and in_class
+
+
+# ---------------------------------------------------------------------------- event dispatch
+def _fire_start(
+    callbacks: tuple[Any, ...], stream: Any, strict: bool, frame: CallFrame, inputs: dict[str, Any]
+) -> None:
+    if callbacks:
+        method_name = _START[frame.kind]
+        for callback in callbacks:
+            try:
+                getattr(callback, method_name)(
+                    call_id=frame.call_id, instance=frame.instance, inputs=inputs
+                )
+            except Exception as exc:
+                handle_listener_failure(exc, f"{type(callback).__name__}.{method_name}", strict)
+    if stream is not None:
+        stream.on_start(frame, inputs)
+
+
+def _fire_end(
+    callbacks: tuple[Any, ...],
+    stream: Any,
+    strict: bool,
+    frame: CallFrame,
+    outputs: Any,
+    exception: Optional[BaseException],
+) -> None:
+    if callbacks:
+        method_name = _END[frame.kind]
+        for callback in callbacks:
+            try:
+                getattr(callback, method_name)(
+                    call_id=frame.call_id, outputs=outputs, exception=exception
+                )
+            except Exception as exc:
+                handle_listener_failure(exc, f"{type(callback).__name__}.{method_name}", strict)
+    if stream is not None:
+        stream.on_end(frame, outputs, exception)
+
+
+_START = {"module": "on_module_start", "tool": "on_tool_start", "lm": "on_lm_start"}
+_END = {"module": "on_module_end", "tool": "on_tool_end", "lm": "on_lm_end"}
+
+
+# ---------------------------------------------------------------------------- wrappers
+def _instrument_sync(component: Component, fn: Callable[..., Any], binder: Binder) -> Any:
+    kind = component.kind
+    is_method = component.is_method
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        stream = CURRENT_STREAM.get()
+        settings = current_settings()
+        callbacks = settings.callbacks
+        if stream is None and not callbacks:
+            return fn(*args, **kwargs)
+        if stream is not None:
+            stream.checkpoint_sync()
+        instance = component.bind(args[0]) if is_method and args else component
+        frame = CallFrame(new_call_id(), CURRENT_CALL.get(), instance, kind)
+        strict = settings.strict
+        _fire_start(callbacks, stream, strict, frame, binder(args, kwargs))
+        token = CURRENT_CALL.set(frame)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            CURRENT_CALL.reset(token)
+            _fire_end(callbacks, stream, strict, frame, None, exc)
+            raise
+        CURRENT_CALL.reset(token)
+        _fire_end(callbacks, stream, strict, frame, result, None)
+        return result
+
+    return wrapper
+
+
+def _instrument_async(component: Component, fn: Callable[..., Any], binder: Binder) -> Any:
+    kind = component.kind
+    is_method = component.is_method
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        stream = CURRENT_STREAM.get()
+        settings = current_settings()
+        callbacks = settings.callbacks
+        if stream is None and not callbacks:
+            return await fn(*args, **kwargs)
+        if stream is not None:
+            await stream.checkpoint_async()
+        instance = component.bind(args[0]) if is_method and args else component
+        frame = CallFrame(new_call_id(), CURRENT_CALL.get(), instance, kind)
+        strict = settings.strict
+        _fire_start(callbacks, stream, strict, frame, binder(args, kwargs))
+        token = CURRENT_CALL.set(frame)
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            CURRENT_CALL.reset(token)
+            _fire_end(callbacks, stream, strict, frame, None, exc)
+            raise
+        CURRENT_CALL.reset(token)
+        _fire_end(callbacks, stream, strict, frame, result, None)
+        return result
+
+    return wrapper
+
+
+def _check_chunk(chunk: Any, component: Component) -> str:
+    if not isinstance(chunk, str):
+        raise TypeError(
+            f"@lm function {component.name!r} produced a {type(chunk).__name__} chunk; "
+            "@lm functions must return str or yield str chunks (decode bytes first)"
+        )
+    return chunk
+
+
+def _lm_text_sync(component: Component, produced: Any, frame: Optional[CallFrame]) -> str:
+    """Join (and forward, inside a listening stream) what a sync @lm function produced."""
+    stream = CURRENT_STREAM.get()
+    sink = None if (stream is None or frame is None) else stream.lm_sink(frame)
+    if isinstance(produced, str):
+        if sink is not None:
+            sink.feed_sync(produced)
+            sink.close_sync()
+        return produced
+    parts: list[str] = []
+    append = parts.append
+    try:
+        for chunk in cast("Iterator[Any]", produced):
+            _check_chunk(chunk, component)
+            append(chunk)
+            if sink is not None:
+                sink.feed_sync(chunk)
+    finally:
+        close = getattr(produced, "close", None)
+        if close is not None:
+            close()
+    if sink is not None:
+        sink.close_sync()
+    return "".join(parts)
+
+
+async def _lm_text_async(component: Component, produced: Any, frame: Optional[CallFrame]) -> str:
+    stream = CURRENT_STREAM.get()
+    sink = None if (stream is None or frame is None) else stream.lm_sink(frame)
+    if isinstance(produced, str):
+        if sink is not None:
+            await sink.feed(produced)
+            await sink.close()
+        return produced
+    if not hasattr(produced, "__aiter__"):
+        return _lm_text_sync(component, produced, frame)
+    parts: list[str] = []
+    append = parts.append
+    agen = cast("AsyncIterator[Any]", produced)
+    try:
+        async for chunk in agen:
+            _check_chunk(chunk, component)
+            append(chunk)
+            if sink is not None:
+                await sink.feed(chunk)
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    if sink is not None:
+        await sink.close()
+    return "".join(parts)
+
+
+def _lm_result_type_error(component: Component, result: Any) -> TypeError:
+    return TypeError(
+        f"@lm function {component.name!r} returned {type(result).__name__}; it must return "
+        "str or produce str chunks (a generator or async generator)"
+    )
+
+
+def _instrument_lm(component: Component, fn: Callable[..., Any], binder: Binder) -> Any:
+    """@lm: the body produces text; the wrapper forwards chunks and returns the joined text."""
+    produces_async = inspect.isasyncgenfunction(fn) or inspect.iscoroutinefunction(fn)
+
+    def text_of_sync(*args: Any, **kwargs: Any) -> str:
+        produced = fn(*args, **kwargs)
+        if not isinstance(produced, str) and not hasattr(produced, "__next__"):
+            raise _lm_result_type_error(component, produced)
+        return _lm_text_sync(component, produced, CURRENT_CALL.get())
+
+    async def text_of_async(*args: Any, **kwargs: Any) -> str:
+        produced = fn(*args, **kwargs)
+        if inspect.isawaitable(produced):
+            produced = await produced
+        if not isinstance(produced, str) and not (
+            hasattr(produced, "__aiter__") or hasattr(produced, "__next__")
+        ):
+            raise _lm_result_type_error(component, produced)
+        return await _lm_text_async(component, produced, CURRENT_CALL.get())
+
+    if produces_async:
+        return _instrument_async(component, text_of_async, binder)
+    return _instrument_sync(component, text_of_sync, binder)
+
+
+# ---------------------------------------------------------------------------- decorators
+def _decorate(
+    fn: Any,
+    kind: Kind,
+    name: Optional[str],
+    outputs: Sequence[str] = (),
+    field_format: Any = None,
+) -> Any:
+    if isinstance(fn, (staticmethod, classmethod)):
+        raise TypeError(f"apply @{kind} below @staticmethod/@classmethod, directly on the function")
+    if not callable(fn) or isinstance(fn, type):
+        raise TypeError(f"@{kind} decorates a function or method, got {type(fn).__name__}")
+    if (inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)) and kind != "lm":
+        raise TypeError(
+            f"@{kind} cannot decorate the generator function {fn.__qualname__}; "
+            "only @lm functions may yield (their chunks are joined into the result)"
+        )
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"@{kind}(name=...) takes a non-empty str, got {name!r}")
+    is_method = _is_method(fn)
+    component = Component(
+        name=name or getattr(fn, "__name__", type(fn).__name__),
+        kind=kind,
+        function=fn,
+        outputs=tuple(outputs),
+        field_format=field_format,
+        is_method=is_method,
+    )
+    binder = _make_binder(fn, is_method)
+    if kind == "lm":
+        wrapper = _instrument_lm(component, fn, binder)
+    elif inspect.iscoroutinefunction(fn):
+        wrapper = _instrument_async(component, fn, binder)
+    else:
+        wrapper = _instrument_sync(component, fn, binder)
+    functools.update_wrapper(wrapper, fn)
+    wrapper.__streamify__ = component
+    if kind == "lm" and inspect.isasyncgenfunction(fn):
+        # The wrapper is a coroutine function returning the joined text.
+        wrapper.__wrapped__ = fn
+    return wrapper
+
+
+def _validate_outputs(outputs: Any) -> tuple[str, ...]:
+    if isinstance(outputs, str):
+        raise TypeError(
+            f"@module(outputs=...) takes a tuple of field names, got the str {outputs!r}; "
+            f"write outputs=({outputs!r},)"
+        )
+    if not isinstance(outputs, Sequence):
+        raise TypeError(f"@module(outputs=...) takes a tuple of str, got {type(outputs).__name__}")
+    for field in outputs:
+        if not isinstance(field, str) or not field.isidentifier():
+            raise ValueError(f"@module(outputs=...) takes field names (identifiers), got {field!r}")
+    return tuple(outputs)
+
+
+def _validate_format(field_format: Any) -> Any:
+    if field_format is None:
+        return None
+    from ._listener import check_field_format
+
+    return check_field_format(field_format, "@module(field_format=...)")
+
+
+@overload
+def module(fn: F, /) -> F: ...
+@overload
+def module(
+    *,
+    name: Optional[str] = None,
+    outputs: Sequence[str] = (),
+    field_format: Any = None,
+) -> Callable[[F], F]: ...
+def module(
+    fn: Optional[F] = None,
+    /,
+    *,
+    name: Optional[str] = None,
+    outputs: Sequence[str] = (),
+    field_format: Any = None,
+) -> Union[F, Callable[[F], F]]:
+    """Instrument a function or method as a module: ``@module`` or ``@module(name=...)``.
+
+    ``outputs`` declares the fields the module's LM replies contain (``("reasoning",
+    "answer")``), so a ``StreamListener`` finds it without ``predict=``; ``field_format`` is
+    the format of those replies (``"chat"``, ``"json"``, ``"xml"`` or a ``FieldFormat``).
+    """
+    checked_outputs = _validate_outputs(outputs)
+    checked_format = _validate_format(field_format)
+
+    def decorate(function: F) -> F:
+        return cast("F", _decorate(function, "module", name, checked_outputs, checked_format))
+
+    return decorate if fn is None else decorate(fn)
+
+
+@overload
+def tool(fn: F, /) -> F: ...
+@overload
+def tool(*, name: Optional[str] = None) -> Callable[[F], F]: ...
+def tool(fn: Optional[F] = None, /, *, name: Optional[str] = None) -> Union[F, Callable[[F], F]]:
+    """Instrument a function or method as a tool: ``@tool`` or ``@tool(name="search")``."""
+
+    def decorate(function: F) -> F:
+        return cast("F", _decorate(function, "tool", name))
+
+    return decorate if fn is None else decorate(fn)
+
+
+@overload
+def lm(fn: Callable[..., Any], /) -> Callable[..., Any]: ...
+@overload
+def lm(*, name: Optional[str] = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
+def lm(
+    fn: Optional[Callable[..., Any]] = None, /, *, name: Optional[str] = None
+) -> Union[Callable[..., Any], Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    """Instrument a function that calls a language model: ``@lm`` or ``@lm(name=...)``.
+
+    The function returns ``str`` or produces ``str`` chunks (sync or async generator).  The
+    decorated function returns the joined text (awaitable if the original was async); inside
+    a stream, its chunks go to the listeners that follow the enclosing ``@module`` call.
+    """
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        return cast("Callable[..., Any]", _decorate(function, "lm", name))
+
+    return decorate if fn is None else decorate(fn)
+
+
+def component_of(obj: Any) -> Optional[Component]:
+    """The ``Component`` behind a decorated function or bound method, else ``None``."""
+    component = getattr(obj, "__streamify__", None)
+    if isinstance(component, Component):
+        return component
+    function = getattr(obj, "__func__", None)
+    component = getattr(function, "__streamify__", None)
+    return component if isinstance(component, Component) else None

@@ -1,0 +1,144 @@
+"""The records that travel through a stream: status messages, token chunks and the result."""
+
+from __future__ import annotations
+
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+__all__ = ("EventKind", "Prediction", "StatusMessage", "StreamResponse")
+
+EventKind = Literal["module_start", "module_end", "tool_start", "tool_end", "lm_start", "lm_end"]
+
+
+@dataclass(frozen=True)
+class StatusMessage:
+    """Human-readable progress produced by a ``StatusMessageProvider``.
+
+    ``call_id`` is the id of the instrumented call whose event produced the message and
+    ``parent_call_id`` the id of the instrumented call it ran inside (``None`` at top level),
+    so nested and parallel calls can be told apart.  ``event`` names the callback event.
+    """
+
+    message: str
+    call_id: str = ""
+    parent_call_id: Optional[str] = None
+    event: Optional[EventKind] = None
+
+
+@dataclass(frozen=True)
+class StreamResponse:
+    """One chunk of one output field of one module, cut out of the LM token stream.
+
+    ``predict_name`` is the name of the module that produced it, ``call_id`` the id of that
+    module's call, so that two calls of the same module can be told apart.
+    """
+
+    predict_name: str
+    signature_field_name: str
+    chunk: str
+    is_last_chunk: bool
+    call_id: str = ""
+    parent_call_id: Optional[str] = None
+
+
+_MISSING: Any = object()
+
+
+class Prediction:
+    """The result of a program: named fields with attribute and mapping access.
+
+    ``Prediction(answer="42")`` gives ``p.answer == p["answer"] == "42"``.  When a streamified
+    program returns something that is not a ``Prediction``, the stream wraps it with
+    :meth:`from_value`: a mapping's keys become the fields, and the value itself is always
+    available as :attr:`raw` (for a ``Prediction`` that was returned as is, ``raw`` is the
+    prediction itself).  A field called ``raw`` is still reachable as ``p["raw"]``.
+    """
+
+    __slots__ = ("_fields", "_raw")
+    _fields: dict[str, Any]
+    _raw: Any
+
+    def __init__(self, **fields: Any) -> None:
+        object.__setattr__(self, "_fields", fields)
+        object.__setattr__(self, "_raw", _MISSING)
+
+    @classmethod
+    def from_value(cls, value: Any) -> Prediction:
+        """Wrap a program's return value, keeping it reachable as ``.raw``."""
+        if isinstance(value, Prediction):
+            return value
+        fields: dict[str, Any] = {}
+        if isinstance(value, Mapping):
+            fields = {str(key): item for key, item in value.items()}
+        prediction = cls(**fields)
+        object.__setattr__(prediction, "_raw", value)
+        return prediction
+
+    @property
+    def raw(self) -> Any:
+        """The program's own return value (the prediction itself if it returned one)."""
+        raw = self._raw
+        return self if raw is _MISSING else raw
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._fields[name]
+        except KeyError:
+            raise AttributeError(
+                f"Prediction has no field {name!r}; fields: {sorted(self._fields)}"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            raise AttributeError(f"cannot set private attribute {name!r} on a Prediction")
+        self._fields[name] = value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._fields[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._fields[key] = value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._fields
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Prediction):
+            return self._fields == other._fields and self._raw is other._raw
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{key}={value!r}" for key, value in self._fields.items())
+        if self._raw is not _MISSING and not isinstance(self._raw, Mapping):
+            inner = f"raw={self._raw!r}" + (f", {inner}" if inner else "")
+        return f"Prediction({inner})"
+
+    def keys(self) -> KeysView[str]:
+        return self._fields.keys()
+
+    def values(self) -> ValuesView[Any]:
+        return self._fields.values()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self._fields.items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._fields.get(key, default)
+
+    def toDict(self) -> dict[str, Any]:
+        """A plain ``dict`` of the fields (DSPy's name for it)."""
+        return dict(self._fields)
+
+
+# A registered (not inherited) Mapping: ``isinstance(x, Prediction)`` stays a plain type check,
+# which matters because every consumer runs it on every item.
+Mapping.register(Prediction)

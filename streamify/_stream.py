@@ -1,0 +1,481 @@
+"""One stream call: the program's producer task, its channel, and the async consumer.
+
+Calling a streamified program returns an async generator.  On the first ``__anext__`` it
+
+1. creates a :class:`StreamCall` (a fresh channel, copies of the listeners, the provider);
+2. starts the *producer task*, created in a copy of the consumer's context, which sets
+   ``CURRENT_STREAM`` in that copy only and runs the program: awaited if async, in a worker
+   thread (with the same context) if sync;
+3. yields items from the channel until the producer side closes, then the result as a
+   :class:`Prediction`, exactly once, last; or raises the program's exception, the same object.
+
+Stopping (``break`` + garbage collection, ``aclose()``, cancellation of the consuming task,
+a timeout) runs :meth:`StreamCall.stop`: close the channel's read side (a worker thread raises
+``CancelledError`` at its next emit or instrumented call), cancel the producer task (an async
+program stops at its next await), and wait until the producer task has finished, even if the
+consumer is cancelled again meanwhile: ``aclose()`` returns once the program has stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator, Awaitable
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from ._callbacks import StatusMessageProvider, handle_listener_failure, logger
+from ._channel import Channel
+from ._context import CURRENT_STREAM, current_settings, override_settings
+from ._messages import Prediction, StatusMessage, StreamResponse
+from ._workers import run_sync
+
+if TYPE_CHECKING:
+    from ._instrument import CallFrame, Component
+    from ._listener import StreamListener
+
+_get_ident = threading.get_ident
+_current_stream = CURRENT_STREAM.get
+
+__all__ = (
+    "StreamCall",
+    "StreamSpec",
+    "astream",
+    "emit",
+    "emit_sync",
+    "outcome",
+    "report_after_stop",
+    "start_call",
+)
+
+
+class StreamSpec:
+    """What ``streamify`` validated once: everything a call needs, shared read-only."""
+
+    __slots__ = (
+        "buffer_size",
+        "call_program",
+        "idle_timeout",
+        "include_final",
+        "is_async",
+        "listeners",
+        "provider",
+        "strict",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        *,
+        call_program: Callable[..., Any],
+        is_async: bool,
+        provider: StatusMessageProvider,
+        listeners: tuple[StreamListener, ...],
+        include_final: bool,
+        buffer_size: int,
+        strict: Optional[bool],
+        timeout: Optional[float],
+        idle_timeout: Optional[float],
+    ) -> None:
+        self.call_program = call_program
+        self.is_async = is_async
+        self.provider = provider
+        self.listeners = listeners
+        self.include_final = include_final
+        self.buffer_size = buffer_size
+        self.strict = strict
+        self.timeout = timeout
+        self.idle_timeout = idle_timeout
+
+
+class _ListenerSlot:
+    """A listener template of one call plus what the call learned about it."""
+
+    __slots__ = ("done", "matched", "template")
+
+    def __init__(self, template: StreamListener) -> None:
+        self.template = template
+        self.done = False  # an occurrence completed and reuse is not allowed
+        self.matched: Optional[Component] = None  # auto-matched module (by declared outputs)
+
+
+_START_HOOKS = {
+    "module": "module_start_status_message",
+    "tool": "tool_start_status_message",
+    "lm": "lm_start_status_message",
+}
+_END_HOOKS = {
+    "module": "module_end_status_message",
+    "tool": "tool_end_status_message",
+    "lm": "lm_end_status_message",
+}
+_START_EVENT = {"module": "module_start", "tool": "tool_start", "lm": "lm_start"}
+_END_EVENT = {"module": "module_end", "tool": "tool_end", "lm": "lm_end"}
+
+
+class StreamCall:
+    """The per-call state of one stream; ``CURRENT_STREAM`` points at it inside the program."""
+
+    __slots__ = (
+        "_end_hooks",
+        "_start_hooks",
+        "channel",
+        "slots",
+        "streamed",
+        "strict",
+        "timed_out",
+    )
+
+    def __init__(self, spec: StreamSpec, channel: Channel[Any], strict: bool) -> None:
+        self.channel = channel
+        self.strict = strict
+        self.streamed = False  # some listener produced a chunk
+        self.timed_out: Optional[str] = None
+        self.slots = [_ListenerSlot(listener) for listener in spec.listeners]
+        provider = spec.provider
+        self._start_hooks = {kind: getattr(provider, hook) for kind, hook in _START_HOOKS.items()}
+        self._end_hooks = {kind: getattr(provider, hook) for kind, hook in _END_HOOKS.items()}
+
+    # ------------------------------------------------------------------ putting items
+    def put_sync(self, item: Any) -> None:
+        """From sync code: never blocks the loop thread; blocks a worker thread when full."""
+        channel = self.channel
+        if _get_ident() == channel.loop_thread:
+            channel.put_overflow(item)
+        else:
+            channel.put_blocking(item)
+
+    async def put(self, item: Any) -> None:
+        """From async code: waits for space on the stream's loop; blocks a foreign loop's thread."""
+        channel = self.channel
+        if _get_ident() == channel.loop_thread:
+            if not channel.try_put(item):
+                await channel.put_wait(item)
+        else:
+            channel.put_blocking(item)
+
+    def checkpoint_sync(self) -> None:
+        if self.channel.read_closed:
+            raise asyncio.CancelledError()
+
+    async def checkpoint_async(self) -> None:
+        channel = self.channel
+        if channel.over_capacity() and _get_ident() == channel.loop_thread:
+            await channel.wait_writable()
+
+    # ------------------------------------------------------------------ status messages
+    def on_start(self, frame: CallFrame, inputs: dict[str, Any]) -> None:
+        hook = self._start_hooks[frame.kind]
+        try:
+            message = hook(frame.instance, inputs)
+            _check_message(message, hook)
+        except Exception as exc:
+            handle_listener_failure(exc, _hook_name(hook), self.strict)
+            return
+        if message is not None:
+            self.put_sync(
+                StatusMessage(message, frame.call_id, frame.parent_id, _START_EVENT[frame.kind])  # type: ignore[arg-type]
+            )
+
+    def on_end(self, frame: CallFrame, outputs: Any, exception: Optional[BaseException]) -> None:
+        if exception is not None:
+            return
+        hook = self._end_hooks[frame.kind]
+        try:
+            message = hook(outputs)
+            _check_message(message, hook)
+        except Exception as exc:
+            handle_listener_failure(exc, _hook_name(hook), self.strict)
+            return
+        if message is not None:
+            self.put_sync(
+                StatusMessage(message, frame.call_id, frame.parent_id, _END_EVENT[frame.kind])  # type: ignore[arg-type]
+            )
+
+    # ------------------------------------------------------------------ LM chunks
+    def lm_sink(self, lm_frame: CallFrame) -> Optional[LMSink]:
+        """The listeners that follow the module enclosing this LM call, or ``None``."""
+        if not self.slots:
+            return None
+        module_frame = lm_frame.module
+        if module_frame is None:
+            return None
+        instance = module_frame.instance
+        listeners = []
+        for slot in self.slots:
+            if slot.done or not _follows(slot, instance):
+                continue
+            template = slot.template
+            listener = template.copy()
+            field_format = template.field_format
+            if field_format is None:
+                field_format = instance.field_format
+            listener._bind(
+                instance.name, module_frame.call_id, module_frame.parent_id, field_format
+            )
+            listeners.append((slot, listener))
+        return LMSink(self, listeners) if listeners else None
+
+    # ------------------------------------------------------------------ stopping
+    async def stop(self, producer: asyncio.Task[Any]) -> None:
+        """Make the program stop and wait until it has; see the module docstring."""
+        self.channel.close_read()
+        if not producer.done():
+            producer.cancel()
+        interrupted = False
+        while not producer.done():
+            try:
+                await asyncio.wait((producer,))
+            except asyncio.CancelledError:
+                interrupted = True  # keep waiting: aclose() returns once the program stopped
+        report_after_stop(producer)
+        if interrupted:
+            raise asyncio.CancelledError()
+
+
+def report_after_stop(producer: asyncio.Task[Any]) -> None:
+    """The program's outcome after its consumer left: dropped, except what must not be.
+
+    The consumer chose to stop before the outcome, so it is not raised to it, but a failure
+    while the program was being cancelled is logged, and ``KeyboardInterrupt`` /
+    ``SystemExit`` are re-raised.
+    """
+    if producer.cancelled():
+        return
+    exc = producer.exception()
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        raise exc
+    if exc is not None and not isinstance(exc, asyncio.CancelledError):
+        logger.error("the streamed program raised after its consumer had left", exc_info=exc)
+
+
+def _follows(slot: _ListenerSlot, instance: Component) -> bool:
+    listener = slot.template
+    predict = listener.predict
+    if predict is not None:
+        from ._instrument import component_of
+
+        component = component_of(predict)
+        if component is not None:
+            if component is not instance.spec:
+                return False
+            bound_to = getattr(predict, "__self__", None)
+            return bound_to is None or bound_to is instance.owner
+        return predict is instance.owner
+    if listener.predict_name is not None:
+        return bool(listener.predict_name == instance.name)
+    if listener.signature_field_name not in instance.outputs:
+        return False
+    matched = slot.matched
+    if matched is None:
+        slot.matched = instance.spec
+        return True
+    if matched is not instance.spec:
+        raise ValueError(
+            f"StreamListener({listener.signature_field_name!r}) matches two modules that both "
+            f"declare that output, {matched.name!r} and {instance.name!r}; pass predict= or "
+            "predict_name= to choose one"
+        )
+    return True
+
+
+class LMSink:
+    """Feeds one LM call's chunks to the listener copies that follow its module."""
+
+    __slots__ = ("_listeners", "_stream")
+
+    def __init__(self, stream: StreamCall, listeners: list[tuple[_ListenerSlot, Any]]) -> None:
+        self._stream = stream
+        self._listeners = listeners
+
+    def _accept(self, responses: list[StreamResponse]) -> list[StreamResponse]:
+        if responses:
+            self._stream.streamed = True
+        return responses
+
+    def feed_sync(self, chunk: str) -> None:
+        put = self._stream.put_sync
+        for _, listener in self._listeners:
+            for response in self._accept(listener.feed(chunk)):
+                put(response)
+
+    async def feed(self, chunk: str) -> None:
+        put = self._stream.put
+        for _, listener in self._listeners:
+            for response in self._accept(listener.feed(chunk)):
+                await put(response)
+
+    def _flush(self) -> list[StreamResponse]:
+        out: list[StreamResponse] = []
+        for slot, listener in self._listeners:
+            out.extend(self._accept(listener.flush()))
+            if listener.completed_any and not listener.allow_reuse:
+                slot.done = True
+        return out
+
+    def close_sync(self) -> None:
+        for response in self._flush():
+            self._stream.put_sync(response)
+
+    async def close(self) -> None:
+        for response in self._flush():
+            await self._stream.put(response)
+
+
+def _check_message(message: Any, hook: Any) -> None:
+    if message is not None and not isinstance(message, str):
+        raise TypeError(
+            f"{_hook_name(hook)} returned {type(message).__name__}; status message hooks "
+            "return str, or None for no message"
+        )
+
+
+def _hook_name(hook: Any) -> str:
+    owner = getattr(hook, "__self__", None)
+    return f"{type(owner).__name__}.{getattr(hook, '__name__', 'hook')}"
+
+
+# ---------------------------------------------------------------------------- producer
+async def _produce(call: StreamCall, spec: StreamSpec, args: Any, kwargs: Any) -> Any:
+    """The producer task's body; runs in its own copy of the consumer's context."""
+    CURRENT_STREAM.set(call)
+    if call.strict != current_settings().strict:
+        override_settings(strict=call.strict)
+    try:
+        if spec.is_async:
+            awaitable = spec.call_program(*args, **kwargs)
+            if not isinstance(awaitable, Awaitable):
+                raise TypeError(
+                    f"the program was called as async but returned {type(awaitable).__name__}, "
+                    "not an awaitable; drop is_async_program=True to run it in a worker thread"
+                )
+            return await awaitable
+        result = await run_sync(spec.call_program, *args, **kwargs)
+        if isinstance(result, Awaitable):  # a sync function that returned a coroutine
+            return await result
+        return result
+    finally:
+        call.channel.close_write()
+
+
+def start_call(
+    spec: StreamSpec, args: Any, kwargs: Any, loop: asyncio.AbstractEventLoop
+) -> tuple[StreamCall, asyncio.Task[Any]]:
+    """Create the call state and its producer task on ``loop`` (the running loop)."""
+    strict = spec.strict if spec.strict is not None else current_settings().strict
+    channel: Channel[Any] = Channel(spec.buffer_size, loop, _get_ident())
+    call = StreamCall(spec, channel, strict)
+    producer = loop.create_task(_produce(call, spec, args, kwargs))
+    if spec.timeout is not None:
+        handle = loop.call_later(spec.timeout, _expire, call, producer, spec.timeout)
+        producer.add_done_callback(lambda _: handle.cancel())
+    return call, producer
+
+
+def _expire(call: StreamCall, producer: asyncio.Task[Any], timeout: float) -> None:
+    if not producer.done():
+        call.timed_out = f"the program did not finish within timeout={timeout}s; it was cancelled"
+        producer.cancel()
+
+
+def outcome(
+    call: StreamCall, producer: asyncio.Task[Any], include_final: bool
+) -> Optional[Prediction]:
+    """After the channel ended: the final prediction to yield, or raise the program's error."""
+    if producer.cancelled():
+        if call.timed_out is not None:
+            raise TimeoutError(call.timed_out)
+        raise asyncio.CancelledError()
+    result = producer.result()  # the program's exception, the same object, if it raised
+    if include_final or not call.streamed:
+        return Prediction.from_value(result)
+    return None
+
+
+async def astream(spec: StreamSpec, args: Any, kwargs: Any) -> AsyncGenerator[Any, None]:
+    """The async generator a streamified program returns."""
+    loop = asyncio.get_running_loop()
+    call, producer = start_call(spec, args, kwargs, loop)
+    channel = call.channel
+    items = channel.buffered_items()
+    popleft = items.popleft
+    idle_timeout = spec.idle_timeout
+    delivered = False
+    try:
+        while True:
+            if items:
+                # Hot path, ``receive_nowait`` inlined: pop, then wake producers that wait.
+                item = popleft()
+                if channel.producers_waiting:
+                    channel.release_space()
+                yield item
+            elif channel.write_closed:
+                if not items:
+                    break
+            elif idle_timeout is None:
+                await channel.wait_readable()
+            else:
+                await _wait_idle(call, idle_timeout)
+        if not producer.done():
+            await asyncio.wait((producer,))
+        delivered = True
+        final = outcome(call, producer, spec.include_final)
+        if final is not None:
+            yield final
+    finally:
+        if not delivered:
+            await call.stop(producer)
+
+
+async def _wait_idle(call: StreamCall, idle_timeout: float) -> None:
+    try:
+        await asyncio.wait_for(call.channel.wait_readable(), idle_timeout)
+    except asyncio.TimeoutError:
+        raise TimeoutError(
+            f"no item arrived for idle_timeout={idle_timeout}s; the program was cancelled"
+        ) from None
+
+
+# ---------------------------------------------------------------------------- emit
+async def emit(item: Any) -> bool:
+    """Put a custom item into the current stream, waiting while its buffer is full.
+
+    Returns ``True`` when the item was queued, ``False`` outside any stream (it does nothing
+    there).  Raises ``StreamClosedError`` when the stream's program has already returned, and
+    ``CancelledError`` when its consumer has left.  A ``Prediction`` cannot be emitted: the
+    stream's own result is the only one, and it comes last.
+    """
+    call = _current_stream()
+    if call is None:
+        return False
+    if isinstance(item, Prediction):
+        raise TypeError(_NO_PREDICTION)
+    channel = call.channel
+    if _get_ident() != channel.loop_thread:
+        channel.put_blocking(item)  # a foreign event loop in a worker thread
+    elif not channel.try_put(item):
+        await channel.put_wait(item)
+    return True
+
+
+def emit_sync(item: Any) -> bool:
+    """Put a custom item into the current stream from sync code.
+
+    In a worker thread it blocks while the buffer is full (backpressure) and raises
+    ``CancelledError`` once the consumer has left: that is where a sync program stops.  On
+    the event loop thread (sync code called by an async program) it never blocks; the item
+    may overflow the buffer until the program's next ``await emit()`` or instrumented async
+    call.  Returns ``False`` outside any stream.
+    """
+    call = CURRENT_STREAM.get()
+    if call is None:
+        return False
+    if isinstance(item, Prediction):
+        raise TypeError(_NO_PREDICTION)
+    call.put_sync(item)
+    return True
+
+
+_NO_PREDICTION = (
+    "emit() cannot send a Prediction: the stream's own result is yielded last, exactly once. "
+    "Return it from the program, or wrap it in a type of your own to send it as an item"
+)

@@ -1,0 +1,68 @@
+"""Test harness: every ``async def`` test runs in a fresh event loop with asyncio debug mode on.
+
+No plugin is needed: ``pytest_pyfunc_call`` drives coroutine tests with ``asyncio.run(...,
+debug=True)``.  Warnings are errors (see ``pyproject.toml``), every test has a timeout, and a
+test that leaves a thread of its own running fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--runslow", action="store_true", default=False, help="also run tests marked slow"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--runslow"):
+        return
+    skip_slow = pytest.mark.skip(reason="slow: run with --runslow (.ci/run does)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    function = pyfuncitem.obj
+    if not inspect.iscoroutinefunction(function):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    kwargs: dict[str, Any] = {name: pyfuncitem.funcargs[name] for name in names}
+    asyncio.run(function(**kwargs), debug=True)
+    return True
+
+
+def _foreign_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    return [
+        thread
+        for thread in threading.enumerate()
+        if thread not in before
+        and thread.is_alive()
+        and not thread.name.startswith("streamify-worker")
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_threads() -> Iterator[None]:
+    """Fail a test that leaves a non-pool thread running (event loop threads included)."""
+    before = set(threading.enumerate())
+    yield
+    gc.collect()
+    stray = _foreign_threads(before)
+    for thread in stray:
+        thread.join(timeout=2.0)
+    stray = _foreign_threads(before)
+    assert not stray, f"threads left running after the test: {stray}"
