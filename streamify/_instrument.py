@@ -398,8 +398,6 @@ def _decorate(
             f"@{kind} cannot decorate the generator function {fn.__qualname__}; "
             "only @lm functions may yield (their chunks are joined into the result)"
         )
-    if name is not None and (not isinstance(name, str) or not name):
-        raise TypeError(f"@{kind}(name=...) takes a non-empty str, got {name!r}")
     is_method = _is_method(fn)
     component = Component(
         name=name or getattr(fn, "__name__", type(fn).__name__),
@@ -422,6 +420,12 @@ def _decorate(
         # The wrapper is a coroutine function returning the joined text.
         wrapper.__wrapped__ = fn
     return wrapper
+
+
+def _check_name(name: Any, kind: str) -> Optional[str]:
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"@{kind}(name=...) takes a non-empty str, got {name!r}")
+    return name
 
 
 def _validate_outputs(outputs: Any) -> tuple[str, ...]:
@@ -469,6 +473,7 @@ def module(
     "answer")``), so a ``StreamListener`` finds it without ``predict=``; ``field_format`` is
     the format of those replies (``"chat"``, ``"json"``, ``"xml"`` or a ``FieldFormat``).
     """
+    _check_name(name, "module")
     checked_outputs = _validate_outputs(outputs)
     checked_format = _validate_format(field_format)
 
@@ -484,6 +489,7 @@ def tool(fn: F, /) -> F: ...
 def tool(*, name: Optional[str] = None) -> Callable[[F], F]: ...
 def tool(fn: Optional[F] = None, /, *, name: Optional[str] = None) -> Union[F, Callable[[F], F]]:
     """Instrument a function or method as a tool: ``@tool`` or ``@tool(name="search")``."""
+    _check_name(name, "tool")
 
     def decorate(function: F) -> F:
         return cast("F", _decorate(function, "tool", name))
@@ -504,6 +510,7 @@ def lm(
     decorated function returns the joined text (awaitable if the original was async); inside
     a stream, its chunks go to the listeners that follow the enclosing ``@module`` call.
     """
+    _check_name(name, "lm")
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         return cast("Callable[..., Any]", _decorate(function, "lm", name))

@@ -1,0 +1,44 @@
+"""Small shared helpers for the tests (no timing, no sleeps used to order steps)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from streamify import Prediction, StatusMessage
+from streamify._context import CURRENT_STREAM
+from streamify._stream import StreamCall
+
+
+async def collect(stream: AsyncIterator[Any]) -> list[Any]:
+    return [item async for item in stream]
+
+
+def split(items: Iterable[Any]) -> tuple[list[Any], Prediction]:
+    """(everything before the prediction, the prediction); checks it is last and unique."""
+    items = list(items)
+    predictions = [item for item in items if isinstance(item, Prediction)]
+    assert len(predictions) == 1, f"expected exactly one Prediction, got {predictions}"
+    assert isinstance(items[-1], Prediction), "the Prediction must come last"
+    return items[:-1], items[-1]
+
+
+def messages(items: Iterable[Any]) -> list[str]:
+    return [item.message for item in items if isinstance(item, StatusMessage)]
+
+
+def current_call() -> StreamCall:
+    """The stream call the running program feeds (test-only peek at the internals)."""
+    call = CURRENT_STREAM.get()
+    assert call is not None, "not inside a stream"
+    return call
+
+
+async def wait_until(predicate: Any, what: str, limit: int = 200_000) -> None:
+    """Yield to the loop until ``predicate()`` holds: a hand-off on observed state."""
+    for _ in range(limit):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"never happened: {what}")
