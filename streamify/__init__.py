@@ -11,15 +11,24 @@ from ._callbacks import StatusMessageProvider as StatusMessageProvider
 from ._context import Settings as Settings
 from ._context import configure as configure
 from ._context import context as context
+from ._encoding import encode_item as encode_item
+from ._encoding import ndjson_response as ndjson_response
+from ._encoding import ndjson_response_sync as ndjson_response_sync
+from ._encoding import streaming_response as streaming_response
+from ._encoding import streaming_response_sync as streaming_response_sync
 from ._exceptions import CallbackError as CallbackError
 from ._exceptions import StreamClosedError as StreamClosedError
 from ._exceptions import StreamifyError as StreamifyError
+from ._formats import FieldFormat as FieldFormat
+from ._formats import FieldScanner as FieldScanner
+from ._formats import MarkerFormat as MarkerFormat
 from ._instrument import Component as Component
 from ._instrument import lm as lm
 from ._instrument import module as module
 from ._instrument import tool as tool
 from ._messages import Prediction as Prediction
 from ._messages import StatusMessage as StatusMessage
+from ._listener import StreamListener as StreamListener
 from ._messages import StreamResponse as StreamResponse
 from ._stream import emit as emit
 from ._stream import emit_sync as emit_sync
@@ -33,11 +42,15 @@ __all__ = (
     "BaseCallback",
     "CallbackError",
     "Component",
+    "FieldFormat",
+    "FieldScanner",
+    "MarkerFormat",
     "Prediction",
     "Settings",
     "StatusMessage",
     "StatusMessageProvider",
     "StreamClosedError",
+    "StreamListener",
     "StreamResponse",
     "StreamifyError",
     "apply_sync_streaming",
@@ -46,8 +59,13 @@ __all__ = (
     "context",
     "emit",
     "emit_sync",
+    "encode_item",
     "lm",
     "module",
+    "ndjson_response",
+    "ndjson_response_sync",
     "streamify",
+    "streaming_response",
+    "streaming_response_sync",
     "tool",
 )

@@ -400,7 +400,7 @@ def _decorate(
         )
     is_method = _is_method(fn)
     component = Component(
-        name=name or getattr(fn, "__name__", type(fn).__name__),
+        name=name or str(getattr(fn, "__name__", type(fn).__name__)),
         kind=kind,
         function=fn,
         outputs=tuple(outputs),

@@ -18,6 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamify._encoding import (
+    _Pump,
+    _to_json,
     encode_item,
     ndjson_response,
     ndjson_response_sync,
@@ -480,6 +482,31 @@ def test_ndjson_round_trips_hostile_content_one_object_per_line(items: list[Any]
     assert list(ndjson_response_sync(items)) == lines
 
 
+@hypothesis_settings
+@given(item=status_messages | token_chunks)
+def test_messages_written_directly_match_the_general_encoder(item: Any) -> None:
+    (frame,) = streaming_response_sync([item], include_done=False)
+    assert frame == f"data: {_to_json(encode_item(item))}\n\n"
+
+
+def test_messages_with_fields_of_the_wrong_type_use_the_general_encoder() -> None:
+    odd_status = StatusMessage(123)  # type: ignore[arg-type]
+    odd_token = StreamResponse("p", "f", None, 1)  # type: ignore[arg-type]
+    frames = list(streaming_response_sync([odd_status, odd_token], include_done=False))
+    assert [json.loads(frame[len("data: ") :]) for frame in frames] == [
+        {"type": "status", "message": 123, "call_id": "", "parent_call_id": None, "event": None},
+        {
+            "type": "token",
+            "predict_name": "p",
+            "signature_field_name": "f",
+            "chunk": None,
+            "is_last_chunk": 1,
+            "call_id": "",
+            "parent_call_id": None,
+        },
+    ]
+
+
 def test_non_ascii_text_stays_readable_in_the_frame() -> None:
     frames = sse([StatusMessage("café 日本 😀")])
     assert "café 日本 😀" in frames[0]
@@ -847,6 +874,25 @@ async def test_abandoned_response_is_finalized_without_loop_errors() -> None:
     assert log == ["closed", "finally"]
     assert_no_other_tasks()
     problems.assert_none()
+
+
+async def test_pump_stopped_before_its_first_step_still_closes_the_stream() -> None:
+    closed: list[bool] = []
+
+    class Source:
+        def __aiter__(self) -> Source:
+            return self
+
+        async def __anext__(self) -> int:
+            raise AssertionError("never stepped")
+
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    pump = _Pump(Source())
+    await pump.stop()  # the helper task never ran, so its own finally could not close it
+    assert closed == [True]
+    assert_no_other_tasks()
 
 
 async def test_iterators_without_aclose_are_served() -> None:

@@ -20,7 +20,7 @@ from streamify._formats import (
     XMLFormat,
     check_field_format,
 )
-from streamify._listener import StreamListener
+from streamify._listener import _FAST, StreamListener
 from streamify._messages import StreamResponse
 
 if TYPE_CHECKING:
@@ -463,16 +463,16 @@ def test_reset_forgets_the_streamed_field_and_the_held_text() -> None:
 def test_bind_tags_responses_and_chooses_the_format_only_when_none_was_given() -> None:
     listener = StreamListener("answer")
     listener._bind("qa", "call-2", "call-1", "json")
-    assert listener.format.name == "json"
+    assert listener.active_format.name == "json"
     assert run(listener, ['{"answer": "hi"}']) == [
         StreamResponse("qa", "answer", "hi", True, "call-2", "call-1")
     ]
     listener._bind("qa", "call-3", None, None)
-    assert listener.format.name == "chat"
+    assert listener.active_format.name == "chat"
 
     fixed = StreamListener("answer", field_format="xml")
     fixed._bind("qa", "c", None, "json")
-    assert fixed.format.name == "xml"
+    assert fixed.active_format.name == "xml"
     assert text_of(run(fixed, ["<answer>x</answer>"])) == "x"
 
 
@@ -481,6 +481,7 @@ def test_fast_built_responses_are_ordinary_equal_stream_responses() -> None:
     listener._bind("qa", "c2", "c1", None)
     (response,) = run(listener, ["[[ ## answer ## ]] hi [[ ## completed ## ]]"])
     plain = StreamResponse("qa", "answer", "hi", True, "c2", "c1")
+    assert _FAST, "StreamResponse changed shape: the listener fell back to the slow constructor"
     assert type(response) is StreamResponse
     assert response == plain
     assert hash(response) == hash(plain)
@@ -610,3 +611,15 @@ def test_json_escaped_quote_split_from_its_backslash_does_not_end_a_skipped_stri
     reply = json.dumps({"reasoning": 'x", "answer": "fake', "answer": "real"})
     for size in (1, 2, 3):
         assert field_text("json", reply, size) == "real"
+
+
+def test_copy_of_a_subclass_keeps_its_class_and_its_own_attributes() -> None:
+    class Tagged(StreamListener):
+        def __init__(self, field: str, tag: str) -> None:
+            super().__init__(field)
+            self.tag = tag
+
+    clone = Tagged("answer", "t1").copy()
+    assert type(clone) is Tagged
+    assert clone.tag == "t1"
+    assert text_of(run(clone, [DSPY_REPLY])) == "How are you doing?"

@@ -1,0 +1,163 @@
+"""``python -m streamify``: a live demo that needs no network and no API key.
+
+A small "research assistant" module calls two tools, emits its own progress items, and asks a
+built-in fake LM, which streams a chat-format reply token by token.  The terminal shows the
+status lines as they happen, the custom items, the ``answer`` field's tokens as they arrive,
+and the final result.  ``--fast`` removes the pauses; ``--sync`` consumes the stream from
+plain sync code (``async_streaming=False``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from . import (
+    Prediction,
+    StatusMessage,
+    StatusMessageProvider,
+    StreamListener,
+    StreamResponse,
+    emit,
+    lm,
+    module,
+    streamify,
+    tool,
+)
+
+DELAY = 0.25
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A custom item the program emits itself."""
+
+    step: int
+    of: int
+    note: str
+
+
+@tool(name="search_web")
+async def search_web(query: str) -> list[str]:
+    await asyncio.sleep(DELAY * 2)
+    return [f"{query}: the answer is six times seven", f"{query}: forty-two, say the books"]
+
+
+@tool(name="calculator")
+def calculator(expression: str) -> int:
+    left, _, right = expression.partition("*")
+    return int(left) * int(right)
+
+
+REPLY = (
+    "[[ ## reasoning ## ]]\nBoth sources agree, and the calculator confirms 6 * 7 = 42.\n\n"
+    "[[ ## answer ## ]]\nThe answer to life, the universe and everything is 42.\n\n"
+    "[[ ## completed ## ]]"
+)
+
+
+@lm(name="fake_lm")
+async def fake_lm(prompt: str) -> AsyncIterator[str]:
+    """Streams ``REPLY`` in small pieces, as an LM API would."""
+    for start in range(0, len(REPLY), 4):
+        await asyncio.sleep(DELAY / 10)
+        yield REPLY[start : start + 4]
+
+
+@module(name="assistant", outputs=("reasoning", "answer"))
+async def assistant(question: str) -> Prediction:
+    await emit(Progress(1, 3, "looking things up"))
+    hits = await search_web(question)
+    product = calculator("6 * 7")
+    await emit(Progress(2, 3, f"{len(hits)} sources, calculator says {product}"))
+    reply = await fake_lm(f"{question}\n{hits}\n{product}")
+    await emit(Progress(3, 3, "parsing the reply"))
+    fields = dict(
+        (name.strip(), value.strip())
+        for name, value in (
+            part.split(" ## ]]", 1) for part in reply.split("[[ ## ")[1:] if " ## ]]" in part
+        )
+    )
+    return Prediction(reasoning=fields["reasoning"], answer=fields["answer"])
+
+
+class DemoProvider(StatusMessageProvider):
+    def module_start_status_message(self, instance: Any, inputs: dict[str, Any]) -> Optional[str]:
+        return f"Starting {instance.name} for {inputs['question']!r}"
+
+    def lm_start_status_message(self, instance: Any, inputs: dict[str, Any]) -> Optional[str]:
+        return "Asking the LM..."
+
+
+class Printer:
+    """Renders stream items readably; tokens of one field print on one line as they come."""
+
+    def __init__(self, color: bool) -> None:
+        self.color = color
+        self.in_tokens = False
+
+    def paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def line(self, text: str) -> None:
+        if self.in_tokens:
+            print()
+            self.in_tokens = False
+        print(text, flush=True)
+
+    def show(self, item: Any) -> None:
+        if isinstance(item, StatusMessage):
+            self.line(self.paint(f"  status  {item.message}", "36"))
+        elif isinstance(item, StreamResponse):
+            if not self.in_tokens:
+                print(self.paint(f"  tokens  {item.signature_field_name}: ", "33"), end="")
+                self.in_tokens = True
+            print(item.chunk, end="", flush=True)
+            if item.is_last_chunk:
+                print()
+                self.in_tokens = False
+        elif isinstance(item, Prediction):
+            self.line(self.paint("  result  " + repr(item), "1;32"))
+        else:
+            self.line(self.paint(f"  item    {item!r}", "35"))
+
+
+def _program() -> Any:
+    return assistant
+
+
+def main(argv: Optional[Iterable[str]] = None) -> int:
+    global DELAY
+    parser = argparse.ArgumentParser(prog="python -m streamify", description=__doc__)
+    parser.add_argument("--fast", action="store_true", help="no pauses (for tests)")
+    parser.add_argument("--sync", action="store_true", help="consume from sync code")
+    parser.add_argument("--question", default="What is the answer to everything?")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.fast:
+        DELAY = 0.0
+    printer = Printer(color=sys.stdout.isatty())
+    listeners = [StreamListener("answer")]
+    print(f"streaming {assistant.__name__}({args.question!r}):")
+    if args.sync:
+        sync_stream = streamify(
+            _program(), DemoProvider(), listeners, async_streaming=False, buffer_size=4
+        )
+        for item in sync_stream(args.question):
+            printer.show(item)
+        return 0
+
+    async def run() -> None:
+        stream = streamify(_program(), DemoProvider(), listeners, buffer_size=4)
+        async for item in stream(args.question):
+            printer.show(item)
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
