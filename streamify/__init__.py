@@ -26,9 +26,9 @@ from ._instrument import Component as Component
 from ._instrument import lm as lm
 from ._instrument import module as module
 from ._instrument import tool as tool
+from ._listener import StreamListener as StreamListener
 from ._messages import Prediction as Prediction
 from ._messages import StatusMessage as StatusMessage
-from ._listener import StreamListener as StreamListener
 from ._messages import StreamResponse as StreamResponse
 from ._stream import emit as emit
 from ._stream import emit_sync as emit_sync

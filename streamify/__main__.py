@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from . import (
     Prediction,
@@ -28,6 +27,9 @@ from . import (
     streamify,
     tool,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
 
 DELAY = 0.25
 
@@ -76,12 +78,12 @@ async def assistant(question: str) -> Prediction:
     await emit(Progress(2, 3, f"{len(hits)} sources, calculator says {product}"))
     reply = await fake_lm(f"{question}\n{hits}\n{product}")
     await emit(Progress(3, 3, "parsing the reply"))
-    fields = dict(
-        (name.strip(), value.strip())
+    fields = {
+        name.strip(): value.strip()
         for name, value in (
             part.split(" ## ]]", 1) for part in reply.split("[[ ## ")[1:] if " ## ]]" in part
         )
-    )
+    }
     return Prediction(reasoning=fields["reasoning"], answer=fields["answer"])
 
 

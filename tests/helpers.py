@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamify import Prediction, StatusMessage
 from streamify._context import CURRENT_STREAM
-from streamify._stream import StreamCall
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+    from streamify._stream import StreamCall
 
 
 async def collect(stream: AsyncIterator[Any]) -> list[Any]:

@@ -33,7 +33,10 @@ async def test_async_producer_never_gets_more_than_buffer_size_ahead(buffer_size
         if isinstance(item, int):
             received += 1
             # Let the producer run as far as it can before looking.
-            await wait_until(lambda: produced == 300 or produced - received >= buffer_size, "fill")
+            await wait_until(
+                lambda: produced == 300 or produced - received >= buffer_size,  # noqa: B023
+                "the producer fills the buffer",
+            )
             for _ in range(5):
                 await asyncio.sleep(0)
             ahead.append(produced - received)

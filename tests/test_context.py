@@ -7,7 +7,15 @@ import contextvars
 import threading
 from typing import Any, Optional
 
-from streamify import BaseCallback, StatusMessageProvider, asyncify, context, emit_sync, streamify, tool
+from streamify import (
+    BaseCallback,
+    StatusMessageProvider,
+    asyncify,
+    context,
+    emit_sync,
+    streamify,
+    tool,
+)
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
 

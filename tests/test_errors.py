@@ -27,9 +27,7 @@ class Boom(Exception):
     pass
 
 
-async def test_async_program_exception_reaches_the_consumer_as_the_same_object_after_its_items() -> (
-    None
-):
+async def test_async_program_error_reaches_the_consumer_as_the_same_object_after_items() -> None:
     error = Boom("the program failed")
 
     async def program() -> None:
@@ -45,9 +43,7 @@ async def test_async_program_exception_reaches_the_consumer_as_the_same_object_a
     assert received == [1, 2]
 
 
-async def test_sync_program_exception_reaches_the_consumer_as_the_same_object_after_its_items() -> (
-    None
-):
+async def test_sync_program_error_reaches_the_consumer_as_the_same_object_after_items() -> None:
     error = Boom("the sync program failed")
 
     def program() -> None:

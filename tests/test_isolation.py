@@ -6,7 +6,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Optional
 
-from streamify import BaseCallback, StatusMessage, StatusMessageProvider, configure, emit, streamify, tool
+from streamify import (
+    BaseCallback,
+    StatusMessage,
+    StatusMessageProvider,
+    configure,
+    emit,
+    streamify,
+    tool,
+)
 from streamify._context import current_settings
 
 
@@ -38,7 +46,14 @@ async def test_one_hundred_concurrent_calls_see_only_their_own_items() -> None:
         emitted = [item for item in items if isinstance(item, tuple)]
         status = [item.message for item in items if isinstance(item, StatusMessage)]
         assert emitted == [(tag, i) for i in range(20)]
-        assert status == [f"start {tag}", "Tool calling finished! Querying the LLM with tool calling results..."] * 20
+        assert (
+            status
+            == [
+                f"start {tag}",
+                "Tool calling finished! Querying the LLM with tool calling results...",
+            ]
+            * 20
+        )
         assert items[-1].raw == tag
 
 

@@ -59,7 +59,7 @@ async def test_without_forwarding_the_outer_stream_sees_nothing_of_the_inner_one
 
     async def outer_program() -> str:
         items = [item async for item in inner()]
-        return items[-1].raw
+        return str(items[-1].raw)
 
     items = [item async for item in streamify(outer_program)()]
     assert len(items) == 1 and items[0].raw == "inner"

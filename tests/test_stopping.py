@@ -9,14 +9,16 @@ import asyncio
 import gc
 import sys
 import threading
-from types import CodeType
-
+from typing import TYPE_CHECKING
 
 import pytest
 
 from streamify import emit, emit_sync, streamify, tool
 
 from .helpers import wait_until
+
+if TYPE_CHECKING:
+    from types import CodeType
 
 
 def running_code(thread: threading.Thread) -> set[CodeType]:
@@ -175,7 +177,9 @@ async def test_aclose_of_an_unstarted_stream_starts_nothing() -> None:
     assert not ran
 
 
-async def test_aclose_after_the_program_finished_is_quiet(capfd: pytest.CaptureFixture[str]) -> None:
+async def test_aclose_after_the_program_finished_is_quiet(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     async def program() -> int:
         await emit("only")
         return 1
@@ -241,5 +245,3 @@ async def test_worker_threads_are_idle_once_many_streams_were_abandoned() -> Non
         ),
         "no worker runs a program",
     )
-
-

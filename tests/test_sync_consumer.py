@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from streamify import Prediction, apply_sync_streaming, emit, streamify
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 
 async def numbers(n: int, fail: BaseException | None = None) -> AsyncIterator[int]:

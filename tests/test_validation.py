@@ -56,7 +56,7 @@ def test_a_coroutine_object_is_refused_with_the_fix() -> None:
     coroutine = async_program()
     try:
         with pytest.raises(TypeError, match=r"streamify\(program\), not streamify\(program\(\)\)"):
-            streamify(coroutine)  # type: ignore[arg-type]
+            streamify(coroutine)  # type: ignore[call-overload]
     finally:
         coroutine.close()
 
@@ -81,12 +81,12 @@ def test_bad_buffer_sizes_are_refused_with_the_fix(
 
 def test_a_provider_class_instead_of_an_instance_is_refused() -> None:
     with pytest.raises(TypeError, match=r"pass an instance: StatusMessageProvider\(\)"):
-        streamify(async_program, StatusMessageProvider)  # type: ignore[arg-type]
+        streamify(async_program, StatusMessageProvider)  # type: ignore[call-overload]
 
 
 def test_a_provider_of_the_wrong_type_is_refused() -> None:
     with pytest.raises(TypeError, match="subclass streamify.StatusMessageProvider"):
-        streamify(async_program, object())  # type: ignore[arg-type]
+        streamify(async_program, object())  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize(
@@ -164,7 +164,7 @@ def test_decorators_refuse_what_they_cannot_instrument() -> None:
     with pytest.raises(TypeError, match="decorates a function or method"):
         module(ProgramClass)
     with pytest.raises(TypeError, match="write outputs=\\('answer',\\)"):
-        module(outputs="answer")  # type: ignore[arg-type]
+        module(outputs="answer")
     with pytest.raises(ValueError, match="field names"):
         module(outputs=("not a name",))
     with pytest.raises(TypeError, match="non-empty str"):
@@ -173,7 +173,7 @@ def test_decorators_refuse_what_they_cannot_instrument() -> None:
 
 def test_asyncify_refuses_async_callables_and_bad_limits() -> None:
     with pytest.raises(TypeError, match="await it directly"):
-        asyncify(async_program)  # type: ignore[arg-type]
+        asyncify(async_program)
     with pytest.raises(ValueError, match="must be >= 1"):
         asyncify(sync_program, limit=0)
     with pytest.raises(TypeError, match="takes an int or None"):
