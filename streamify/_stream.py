@@ -202,7 +202,7 @@ class StreamCall:
         instance = module_frame.instance
         listeners = []
         for slot in self.slots:
-            if slot.done or not _follows(slot, instance):
+            if not _follows(slot, instance) or slot.done:  # _follows may refuse ambiguity
                 continue
             template = slot.template
             listener = template.copy()

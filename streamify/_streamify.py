@@ -106,6 +106,35 @@ def _check_listeners(stream_listeners: Any) -> tuple[Any, ...]:
     return tuple(stream_listeners)
 
 
+def _modules_of(obj: Any) -> list[Any]:
+    """The @module components defined on ``obj``'s class (or the class of a bound method)."""
+    owner = getattr(obj, "__self__", None) if inspect.ismethod(obj) else obj
+    if owner is None or inspect.isfunction(owner) or inspect.isbuiltin(owner):
+        return []
+    found = []
+    for name in dir(type(owner)):
+        component = component_of(getattr(type(owner), name, None))
+        if component is not None and component.kind == "module":
+            found.append(component)
+    return found
+
+
+def _check_ambiguity(listeners: tuple[Any, ...], program: Any) -> None:
+    """Refuse, when wrapping, an automatic listener that two of the program's modules match."""
+    modules = _modules_of(program)
+    for listener in listeners:
+        if listener.predict is not None or listener.predict_name is not None:
+            continue
+        field = listener.signature_field_name
+        producing = sorted({m.name for m in modules if field in m.outputs})
+        if len(producing) > 1:
+            raise ValueError(
+                f"StreamListener({field!r}) matches several modules that declare that output "
+                f"({', '.join(map(repr, producing))}); pass predict= or predict_name= to "
+                "choose one"
+            )
+
+
 def _check_predict(listener: Any) -> None:
     """A listener's ``predict=`` must be instrumented and declare the field, if it declares any."""
     predict = listener.predict
@@ -130,13 +159,7 @@ def _check_predict(listener: Any) -> None:
             f"StreamListener(predict={_describe(predict)}) is not instrumented; decorate it "
             "with @streamify.module so its LM calls can be followed"
         )
-    modules = [
-        found
-        for found in (
-            component_of(getattr(type(predict), name, None)) for name in dir(type(predict))
-        )
-        if found is not None and found.kind == "module"
-    ]
+    modules = _modules_of(predict)
     if not modules:
         raise TypeError(
             f"StreamListener(predict=...) got a {type(predict).__name__} object with no @module "
@@ -260,6 +283,7 @@ def streamify(
     else:
         provider = status_message_provider
     listeners = _check_listeners(stream_listeners)
+    _check_ambiguity(listeners, program)
     include_final = _check_bool(
         include_final_prediction_in_output_stream, "include_final_prediction_in_output_stream"
     )

@@ -35,7 +35,7 @@ class AsyncProbe:
 
     def __init__(self) -> None:
         self.cancelled = False
-        self.stopped = asyncio.Event()
+        self.stopped = threading.Event()  # not asyncio.Event: 3.9 binds those to a loop
         self.emitted = 0
 
     async def __call__(self) -> None:
@@ -101,7 +101,7 @@ async def test_break_cancels_an_async_program_without_printing_anything(
         if item == 3:
             break
     gc.collect()  # the loop's async generator hook closes the abandoned stream
-    await asyncio.wait_for(probe.stopped.wait(), 5)
+    await wait_until(probe.stopped.is_set, "the abandoned stream's program stops")
     assert probe.cancelled
     assert capfd.readouterr() == ("", "")
 
