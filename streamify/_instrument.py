@@ -22,8 +22,10 @@ import functools
 import inspect
 import itertools
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, Callable, Literal, Optional, TypeVar, Union, cast, overload
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from typing import Any, Callable, Literal, Optional, Protocol, TypeVar, Union, cast, overload
+
+from typing_extensions import ParamSpec
 
 from ._callbacks import handle_listener_failure
 from ._context import CURRENT_CALL, CURRENT_STREAM, current_settings
@@ -31,6 +33,7 @@ from ._context import CURRENT_CALL, CURRENT_STREAM, current_settings
 __all__ = ("CallFrame", "Component", "lm", "module", "new_call_id", "tool")
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
 Kind = Literal["module", "tool", "lm"]
 
 _PREFIX = os.urandom(4).hex()
@@ -497,13 +500,34 @@ def tool(fn: Optional[F] = None, /, *, name: Optional[str] = None) -> Union[F, C
     return decorate if fn is None else decorate(fn)
 
 
+class LMDecorator(Protocol):
+    """What ``lm(name=...)`` returns: the decorator, typed like bare ``@lm``."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[P, AsyncIterator[str]], /
+    ) -> Callable[P, Coroutine[Any, Any, str]]: ...
+    @overload
+    def __call__(
+        self, fn: Callable[P, Coroutine[Any, Any, str]], /
+    ) -> Callable[P, Coroutine[Any, Any, str]]: ...
+    @overload
+    def __call__(self, fn: Callable[P, Iterator[str]], /) -> Callable[P, str]: ...
+    @overload
+    def __call__(self, fn: Callable[P, str], /) -> Callable[P, str]: ...
+
+
 @overload
-def lm(fn: Callable[..., Any], /) -> Callable[..., Any]: ...
+def lm(fn: Callable[P, AsyncIterator[str]], /) -> Callable[P, Coroutine[Any, Any, str]]: ...
 @overload
-def lm(*, name: Optional[str] = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
-def lm(
-    fn: Optional[Callable[..., Any]] = None, /, *, name: Optional[str] = None
-) -> Union[Callable[..., Any], Callable[[Callable[..., Any]], Callable[..., Any]]]:
+def lm(fn: Callable[P, Coroutine[Any, Any, str]], /) -> Callable[P, Coroutine[Any, Any, str]]: ...
+@overload
+def lm(fn: Callable[P, Iterator[str]], /) -> Callable[P, str]: ...
+@overload
+def lm(fn: Callable[P, str], /) -> Callable[P, str]: ...
+@overload
+def lm(*, name: Optional[str] = None) -> LMDecorator: ...
+def lm(fn: Optional[Callable[..., Any]] = None, /, *, name: Optional[str] = None) -> Any:
     """Instrument a function that calls a language model: ``@lm`` or ``@lm(name=...)``.
 
     The function returns ``str`` or produces ``str`` chunks (sync or async generator).  The

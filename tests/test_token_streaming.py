@@ -268,7 +268,7 @@ async def test_lm_events_reach_callbacks_and_the_status_provider() -> None:
         def on_lm_end(
             self, call_id: str, outputs: Optional[Any], exception: Optional[BaseException] = None
         ) -> None:
-            events.append(f"end {len(outputs)}")
+            events.append(f"end {len(outputs or '')}")
 
     class Provider(StatusMessageProvider):
         def lm_start_status_message(self, instance: Any, inputs: dict[str, Any]) -> str:
