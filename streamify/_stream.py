@@ -42,8 +42,10 @@ __all__ = (
     "astream",
     "emit",
     "emit_sync",
+    "Fatal",
     "outcome",
     "report_after_stop",
+    "result_of",
     "start_call",
 )
 
@@ -242,6 +244,9 @@ def report_after_stop(producer: asyncio.Task[Any]) -> None:
     if producer.cancelled():
         return
     exc = producer.exception()
+    if exc is None:
+        result_of(producer)  # re-raises a KeyboardInterrupt / SystemExit the program raised
+        return
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         raise exc
     if exc is not None and not isinstance(exc, asyncio.CancelledError):
@@ -353,8 +358,33 @@ async def _produce(call: StreamCall, spec: StreamSpec, args: Any, kwargs: Any) -
         if isinstance(result, Awaitable):  # a sync function that returned a coroutine
             return await result
         return result
+    except (KeyboardInterrupt, SystemExit) as exc:
+        return Fatal(exc)
     finally:
         call.channel.close_write()
+
+
+class Fatal:
+    """``KeyboardInterrupt`` / ``SystemExit`` raised by a program, carried as its result.
+
+    asyncio lets these two escape from the event loop itself when a task raises them, which
+    would bypass the consumer (and, in a sync consumer's helper thread, kill the thread with a
+    printed traceback).  The producer returns them wrapped instead, and the consumer re-raises
+    the same object after the items before it, like any other exception.
+    """
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def result_of(producer: asyncio.Task[Any]) -> Any:
+    """The producer's result: raises the program's exception (the same object), ``Fatal`` too."""
+    result = producer.result()
+    if isinstance(result, Fatal):
+        raise result.exc
+    return result
 
 
 def start_call(
@@ -385,7 +415,7 @@ def outcome(
         if call.timed_out is not None:
             raise TimeoutError(call.timed_out)
         raise asyncio.CancelledError()
-    result = producer.result()  # the program's exception, the same object, if it raised
+    result = result_of(producer)  # the program's exception, the same object, if it raised
     if include_final or not call.streamed:
         return Prediction.from_value(result)
     return None

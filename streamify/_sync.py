@@ -27,7 +27,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from ._channel import Channel, EndOfStream, WouldBlock
-from ._stream import StreamSpec, outcome, report_after_stop, start_call
+from ._stream import Fatal, StreamSpec, outcome, report_after_stop, result_of, start_call
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, Generator
@@ -152,11 +152,13 @@ def sync_stream(spec: StreamSpec, args: Any, kwargs: Any) -> Generator[Any, None
     return _iterate(starter, finish, spec.idle_timeout)
 
 
-async def _pump(source: AsyncIterable[Any], channel: Channel[Any]) -> None:
+async def _pump(source: AsyncIterable[Any], channel: Channel[Any]) -> Any:
     iterator = source.__aiter__()
     try:
         async for item in iterator:
             await channel.put(item)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        return Fatal(exc)
     finally:
         channel.close_write()
         aclose = getattr(iterator, "aclose", None)
@@ -167,7 +169,7 @@ async def _pump(source: AsyncIterable[Any], channel: Channel[Any]) -> None:
 def _result_of(producer: asyncio.Task[Any]) -> None:
     if producer.cancelled():
         raise asyncio.CancelledError()
-    producer.result()  # the stream's exception, the same object
+    result_of(producer)  # the stream's exception, the same object
 
 
 def apply_sync_streaming(
