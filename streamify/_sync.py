@@ -155,8 +155,10 @@ def sync_stream(spec: StreamSpec, args: Any, kwargs: Any) -> Generator[Any, None
 async def _pump(source: AsyncIterable[Any], channel: Channel[Any]) -> Any:
     iterator = source.__aiter__()
     try:
+        try_put = channel.try_put
         async for item in iterator:
-            await channel.put(item)
+            if not try_put(item):  # the common case needs no coroutine
+                await channel.put_wait(item)
     except (KeyboardInterrupt, SystemExit) as exc:
         return Fatal(exc)
     finally:
