@@ -1,0 +1,1 @@
+"""Runnable examples for streamify (not part of the installed package)."""

@@ -1,0 +1,435 @@
+"""A web page that shows a streamified program live, over Server-Sent Events.
+
+Run it (after ``pip install ".[web]"`` in the repository)::
+
+    python examples/web/app.py                # then open http://127.0.0.1:8000/
+    uvicorn examples.web.app:app              # the same app under the uvicorn command
+
+``GET /`` serves one self-contained HTML page (inline script, no external assets) whose
+``EventSource`` reads ``GET /stream?question=...``.  That endpoint is the whole integration::
+
+    stream = ask(question)                          # a streamified program's stream
+    frames = streaming_response(stream, event_names=True, keepalive=15.0)
+    return StreamingResponse(frames, media_type="text/event-stream")
+
+The program is a small "assistant" ``@module`` that calls two ``@tool`` s, emits its own
+progress items and asks a fake ``@lm`` that streams a chat-format reply in small chunks, with
+short pauses so that you can watch it happen.  ``/stream?...&endless=1`` runs a program that
+keeps emitting heartbeats until the client goes away (close the tab: it is cancelled), and
+``/stream?...&fail=1`` one whose LM fails half-way (the page shows the ``error`` frame).
+
+Starlette is only needed by this example and its tests, never by streamify itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from streamify import (
+    Prediction,
+    StatusMessageProvider,
+    StreamListener,
+    emit,
+    lm,
+    module,
+    streamify,
+    streaming_response,
+    tool,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable
+
+    from starlette.requests import Request
+
+    Pace = Callable[[int], Awaitable[None]]
+    """Awaited before the fake LM sends chunk number ``index`` (from 0) of its reply."""
+
+DEFAULT_QUESTION = "What is the answer to everything?"
+MAX_QUESTION_LENGTH = 500
+
+REASONING = "Both sources agree, and the calculator confirms 6 * 7 = 42."
+ANSWER = "The answer to life, the universe and everything is 42."
+REPLY = (
+    f"[[ ## reasoning ## ]]\n{REASONING}\n\n[[ ## answer ## ]]\n{ANSWER}\n\n[[ ## completed ## ]]"
+)
+"""What the fake LM says, in DSPy's chat format; a ``StreamListener("answer")`` cuts
+``ANSWER`` out of it."""
+
+CHUNK_SIZE = 4
+FAIL_AT_CHUNK = (REPLY.index(ANSWER) + len(ANSWER) // 2) // CHUNK_SIZE
+"""With ``fail=1`` the fake LM raises instead of sending this chunk: half-way through the answer."""
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",  # never serve a stored copy of a live stream
+    "X-Accel-Buffering": "no",  # ask nginx-style proxies not to buffer it
+}
+
+
+def reply_chunks() -> list[str]:
+    """The chunks the fake LM streams, in order."""
+    return [REPLY[start : start + CHUNK_SIZE] for start in range(0, len(REPLY), CHUNK_SIZE)]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A custom item the assistant emits itself (it reaches the page as an ``item`` frame)."""
+
+    step: int
+    of: int
+    note: str
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What the endless program emits, forever."""
+
+    count: int
+
+
+@dataclass
+class Activity:
+    """The endless program's side effects, readable from any thread (the tests read them).
+
+    ``ticks`` counts the heartbeats of every endless run of the app; ``running`` is set at the
+    first one; ``cancelled`` is set when a run is cancelled (client gone), and ``finished``
+    when a run has left its ``finally`` block.
+    """
+
+    ticks: int = 0
+    running: threading.Event = field(default_factory=threading.Event)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+class WebStatus(StatusMessageProvider):
+    """Status lines for the page: tool calls (DSPy's default wording), module and LM calls."""
+
+    def module_start_status_message(self, instance: Any, inputs: dict[str, Any]) -> Optional[str]:
+        return f"Starting {instance.name} for {inputs['question']!r}"
+
+    def tool_end_status_message(self, outputs: Any) -> Optional[str]:
+        return "Tool finished."
+
+    def lm_start_status_message(self, instance: Any, inputs: dict[str, Any]) -> Optional[str]:
+        return "Asking the LM..."
+
+    def lm_end_status_message(self, outputs: Any) -> Optional[str]:
+        return "The LM has answered."
+
+
+def _fields(reply: str) -> dict[str, str]:
+    """The ``[[ ## name ## ]]`` fields of a chat-format reply."""
+    fields: dict[str, str] = {}
+    for part in reply.split("[[ ## ")[1:]:
+        name, found, value = part.partition(" ## ]]")
+        if found:
+            fields[name.strip()] = value.strip()
+    return fields
+
+
+def build_programs(
+    *, delay: float, tick: float, pace: Optional[Pace], activity: Activity
+) -> tuple[Callable[..., AsyncIterator[Any]], Callable[..., AsyncIterator[Any]]]:
+    """The streamified assistant and the streamified endless program."""
+
+    async def default_pace(index: int) -> None:
+        await asyncio.sleep(delay / 5)
+
+    lm_pace = default_pace if pace is None else pace
+
+    @tool(name="search_web")
+    async def search_web(query: str) -> list[str]:
+        await asyncio.sleep(delay * 2)
+        return [f"{query}: six times seven, says one", f"{query}: forty-two, says the other"]
+
+    @tool(name="calculator")
+    def calculator(expression: str) -> int:
+        left, _, right = expression.partition("*")
+        return int(left) * int(right)
+
+    @lm(name="fake_lm")
+    async def fake_lm(prompt: str, fail: bool = False) -> AsyncIterator[str]:
+        """Streams ``REPLY`` in small chunks, as an LM API does with ``stream=True``."""
+        for index, chunk in enumerate(reply_chunks()):
+            if fail and index == FAIL_AT_CHUNK:
+                raise ConnectionError("the fake LM lost its connection half-way through")
+            await lm_pace(index)
+            yield chunk
+
+    @module(name="assistant", outputs=("reasoning", "answer"))
+    async def assistant(question: str, fail: bool = False) -> Prediction:
+        await emit(Progress(1, 3, "looking things up"))
+        hits = await search_web(question)
+        product = calculator("6 * 7")
+        await emit(Progress(2, 3, f"{len(hits)} sources; the calculator says {product}"))
+        reply = await fake_lm(f"{question}\n{hits}\n{product}", fail=fail)
+        await emit(Progress(3, 3, "reading the reply"))
+        fields = _fields(reply)
+        return Prediction(reasoning=fields["reasoning"], answer=fields["answer"])
+
+    @module(name="endless")
+    async def endless(question: str) -> None:
+        try:
+            while True:
+                activity.ticks += 1
+                activity.running.set()
+                await emit(Heartbeat(activity.ticks))
+                await asyncio.sleep(tick)
+        except asyncio.CancelledError:
+            activity.cancelled.set()
+            raise
+        finally:
+            activity.finished.set()
+
+    status = WebStatus()
+    ask = streamify(assistant, status, [StreamListener("answer")], buffer_size=8)
+    run_endless = streamify(endless, status, buffer_size=8)
+    return ask, run_endless
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "") not in ("", "0", "false")
+
+
+def create_app(
+    *,
+    delay: float = 0.25,
+    tick: float = 0.5,
+    pace: Optional[Pace] = None,
+    keepalive: Optional[float] = 15.0,
+) -> Starlette:
+    """The example app.
+
+    ``delay`` scales the pauses of the assistant (the LM waits ``delay / 5`` before each
+    chunk; 0 for tests); ``tick`` is the endless program's pause between heartbeats;
+    ``pace``, if given, is awaited before each LM chunk instead (tests use it to hold the LM
+    mid-answer); ``keepalive`` is the longest silence, in seconds, before a comment frame
+    keeps proxies from closing an idle stream (``None``: never).  ``app.state.activity`` is
+    the endless program's :class:`Activity`.
+    """
+    activity = Activity()
+    ask, run_endless = build_programs(delay=delay, tick=tick, pace=pace, activity=activity)
+
+    async def page(request: Request) -> Response:
+        nonce = secrets.token_urlsafe(16)
+        policy = (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+            "connect-src 'self'; base-uri 'none'; form-action 'self'"
+        )
+        return HTMLResponse(
+            PAGE.replace("{nonce}", nonce), headers={"Content-Security-Policy": policy}
+        )
+
+    async def stream(request: Request) -> Response:
+        question = request.query_params.get("question", "").strip() or DEFAULT_QUESTION
+        if len(question) > MAX_QUESTION_LENGTH:
+            return PlainTextResponse(
+                f"question: at most {MAX_QUESTION_LENGTH} characters", status_code=400
+            )
+        if _flag(request, "endless"):
+            items = run_endless(question)
+        else:
+            items = ask(question, fail=_flag(request, "fail"))
+        # The whole integration: SSE frames of the stream, streamed by the framework.  When
+        # the client goes away, Starlette cancels the iteration and streaming_response closes
+        # the stream, which cancels the program.
+        frames = streaming_response(items, event_names=True, keepalive=keepalive)
+        return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)
+
+    app = Starlette(routes=[Route("/", page), Route("/stream", stream)])
+    app.state.activity = activity
+    return app
+
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>streamify: a program, live</title>
+<style nonce="{nonce}">
+  body { font: 16px/1.5 system-ui, sans-serif; color: #1d1d1f; background: #fff;
+         max-width: 46rem; margin: 2rem auto; padding: 0 1rem; }
+  h1 { font-size: 1.5rem; margin-bottom: .2rem; }
+  h1 + p { margin-top: 0; color: #666; }
+  form { display: flex; gap: .5rem; margin: 1.2rem 0 .6rem; }
+  input { flex: 1; padding: .45rem .6rem; font: inherit; border: 1px solid #bbb;
+          border-radius: 6px; }
+  button { padding: .45rem 1.1rem; font: inherit; border: 0; border-radius: 6px;
+           background: #2d6cdf; color: #fff; cursor: pointer; }
+  h2 { font-size: .75rem; text-transform: uppercase; letter-spacing: .08em; color: #888;
+       margin: 1.4rem 0 .4rem; }
+  #state { display: inline-block; padding: 0 .5rem; border-radius: 4px; background: #eee;
+           font-size: .85rem; }
+  #state[data-state="streaming"] { background: #fff3c4; }
+  #state[data-state="done"] { background: #d7f5dd; }
+  #state[data-state="error"] { background: #fbd5d5; }
+  #status { list-style: none; margin: 0; padding: 0;
+            font: 14px/1.7 ui-monospace, SFMono-Regular, Menlo, monospace; }
+  #status li.status::before { content: "\\25b8  "; color: #1a9b5c; }
+  #status li.item { color: #7a4bb3; }
+  #status li.item::before { content: "\\2022  "; }
+  #tokens, #answer { min-height: 1.5em; padding: .6rem .8rem; border-radius: 6px;
+                     white-space: pre-wrap; }
+  #tokens { background: #f5f5f2; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
+  #tokens.live::after { content: "\\258d"; color: #2d6cdf; }
+  #answer { background: #eef7f0; border-left: 4px solid #1a9b5c; font-weight: 600; }
+  #error { margin-top: 1rem; padding: .6rem .8rem; border-radius: 6px; background: #fbd5d5;
+           color: #8a1010; }
+</style>
+</head>
+<body>
+<h1>streamify, live</h1>
+<p>A program's status lines, the tokens of its <code>answer</code> field and its result,
+sent by the server as Server-Sent Events while the program runs.</p>
+<form id="ask">
+  <input id="question" name="question" value="What is the answer to everything?"
+         autocomplete="off" maxlength="500" aria-label="Question">
+  <button id="go" type="submit">Ask</button>
+</form>
+<div>State: <span id="state" data-state="idle">idle</span></div>
+<h2>Status</h2>
+<ul id="status"></ul>
+<h2>Tokens of <code>answer</code>, as they arrive</h2>
+<div id="tokens"></div>
+<h2>Final answer</h2>
+<div id="answer"></div>
+<div id="error" hidden></div>
+<script nonce="{nonce}">
+"use strict";
+const $ = (id) => document.getElementById(id);
+const pageQuery = new URLSearchParams(location.search);
+let source = null;
+
+function setState(state, text) {
+  $("state").dataset.state = state;
+  $("state").textContent = text || state;
+}
+
+function addLine(kind, text) {
+  const li = document.createElement("li");
+  li.className = kind;
+  li.textContent = text;  // text, never HTML: the content comes from the program
+  $("status").append(li);
+}
+
+function describe(data) {
+  if (data && typeof data === "object") {
+    if ("note" in data) return `step ${data.step} of ${data.of}: ${data.note}`;
+    if ("count" in data) return `still working (heartbeat ${data.count})`;
+  }
+  return JSON.stringify(data);
+}
+
+function finish(state, text) {
+  if (source !== null) source.close();  // else EventSource reconnects and re-runs the program
+  source = null;
+  $("tokens").classList.remove("live");
+  setState(state, text);
+}
+
+function showError(text) {
+  $("error").textContent = text;
+  $("error").hidden = false;
+  finish("error");
+}
+
+function start(question) {
+  if (source !== null) source.close();
+  for (const id of ["status", "tokens", "answer", "error"]) $(id).textContent = "";
+  $("error").hidden = true;
+  setState("connecting");
+  const query = new URLSearchParams({question});
+  for (const mode of ["endless", "fail"]) {  // /?endless=1 and /?fail=1 pick the demo's modes
+    if (pageQuery.has(mode)) query.set(mode, pageQuery.get(mode));
+  }
+  source = new EventSource("stream?" + query);
+  source.addEventListener("open", () => setState("streaming"));
+  source.addEventListener("status", (event) => {
+    addLine("status", JSON.parse(event.data).message);
+  });
+  source.addEventListener("item", (event) => {
+    addLine("item", describe(JSON.parse(event.data).data));
+  });
+  source.addEventListener("token", (event) => {
+    const token = JSON.parse(event.data);
+    if (token.signature_field_name !== "answer") return;
+    $("tokens").classList.toggle("live", !token.is_last_chunk);
+    $("tokens").append(token.chunk);  // appends a text node
+  });
+  source.addEventListener("prediction", (event) => {
+    const fields = JSON.parse(event.data).data;
+    $("answer").textContent = "answer" in fields ? fields.answer : JSON.stringify(fields);
+  });
+  source.addEventListener("message", (event) => {  // frames without an event name
+    if (event.data === "[DONE]") finish("done");
+  });
+  source.addEventListener("error", (event) => {
+    if (typeof event.data === "string") {  // an "error" frame: the program raised
+      const error = JSON.parse(event.data);
+      showError(`${error.error}: ${error.message}`);
+    } else if (source !== null) {  // the connection failed or ended without [DONE]
+      showError("The connection was lost before the end of the stream.");
+    }
+  });
+}
+
+$("ask").addEventListener("submit", (event) => {
+  event.preventDefault();
+  start($("question").value);
+});
+
+// Leaving the page must end the stream, which stops the program on the server.  Without
+// this, Chromium's back/forward cache keeps a page that was left, and its EventSource, alive.
+window.addEventListener("pagehide", () => {
+  if (source !== null) finish("stopped");
+});
+
+const preset = pageQuery.get("question");
+if (preset) {
+  $("question").value = preset;
+  start(preset);
+}
+</script>
+</body>
+</html>
+"""
+
+app = create_app()
+"""The app with the demo's pauses, for ``uvicorn examples.web.app:app``."""
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="Serve the streamify web example.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--delay", type=float, default=0.25, help="pause scale in seconds (0: no pauses)"
+    )
+    args = parser.parse_args(argv)
+    print(f"open http://{args.host}:{args.port}/ (Ctrl+C stops)", flush=True)
+    # Open streams (an endless one, say) must not hold up Ctrl+C for long.
+    uvicorn.run(
+        create_app(delay=args.delay),
+        host=args.host,
+        port=args.port,
+        timeout_graceful_shutdown=3,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
