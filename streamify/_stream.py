@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from ._callbacks import StatusMessageProvider, handle_listener_failure, logger
 from ._channel import Channel
 from ._context import CURRENT_STREAM, current_settings, override_settings
-from ._messages import Prediction, StatusMessage, StreamResponse
+from ._messages import Prediction, StreamResponse, status_message
 from ._workers import run_sync
 
 if TYPE_CHECKING:
@@ -169,29 +169,33 @@ class StreamCall:
         hook = self._start_hooks[frame.kind]
         try:
             message = hook(frame.instance, inputs)
-            _check_message(message, hook)
         except Exception as exc:
             handle_listener_failure(exc, _hook_name(hook), self.strict)
             return
         if message is not None:
-            self.put_sync(
-                StatusMessage(message, frame.call_id, frame.parent_id, _START_EVENT[frame.kind])  # type: ignore[arg-type]
-            )
+            self._queue_status(message, hook, frame, _START_EVENT)
 
     def on_end(self, frame: CallFrame, outputs: Any, exception: Optional[BaseException]) -> None:
         if exception is not None:
-            return
+            return  # a failed call has no end message (the end hooks take outputs only)
         hook = self._end_hooks[frame.kind]
         try:
             message = hook(outputs)
-            _check_message(message, hook)
         except Exception as exc:
             handle_listener_failure(exc, _hook_name(hook), self.strict)
             return
         if message is not None:
-            self.put_sync(
-                StatusMessage(message, frame.call_id, frame.parent_id, _END_EVENT[frame.kind])  # type: ignore[arg-type]
+            self._queue_status(message, hook, frame, _END_EVENT)
+
+    def _queue_status(self, message: Any, hook: Any, frame: CallFrame, events: Any) -> None:
+        if type(message) is not str and not isinstance(message, str):
+            error = TypeError(
+                f"{_hook_name(hook)} returned {type(message).__name__}; status message hooks "
+                "return str, or None for no message"
             )
+            handle_listener_failure(error, _hook_name(hook), self.strict)
+            return
+        self.put_sync(status_message(message, frame.call_id, frame.parent_id, events[frame.kind]))
 
     # ------------------------------------------------------------------ LM chunks
     def lm_sink(self, lm_frame: CallFrame) -> Optional[LMSink]:
@@ -324,14 +328,6 @@ class LMSink:
     async def close(self) -> None:
         for response in self._flush():
             await self._stream.put(response)
-
-
-def _check_message(message: Any, hook: Any) -> None:
-    if message is not None and not isinstance(message, str):
-        raise TypeError(
-            f"{_hook_name(hook)} returned {type(message).__name__}; status message hooks "
-            "return str, or None for no message"
-        )
 
 
 def _hook_name(hook: Any) -> str:
