@@ -128,9 +128,16 @@ class Prediction:
         return key in self._fields
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Prediction):
-            return self._fields == other._fields and self._raw is other._raw
-        return NotImplemented
+        if not isinstance(other, Prediction):
+            return NotImplemented
+        if self._fields != other._fields:
+            return False
+        if self._raw is other._raw:
+            return True
+        try:
+            return bool(self._raw == other._raw)
+        except Exception:  # raw values that cannot be compared as a bool (arrays, ...)
+            return False
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -169,3 +169,10 @@ async def test_emitting_a_prediction_is_refused_so_the_result_stays_unique() -> 
 
     with pytest.raises(TypeError, match="cannot send a Prediction"):
         await collect(streamify(program)())
+
+
+def test_predictions_compare_by_fields_and_raw_value() -> None:
+    assert Prediction(answer=1) == Prediction(answer=1)
+    assert Prediction.from_value({"a": 1}) == Prediction.from_value({"a": 1})
+    assert Prediction.from_value(3) != Prediction.from_value(4)
+    assert Prediction(answer=1) != Prediction(answer=2)

@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import streamify
 
 PACKAGE = Path(streamify.__file__).resolve().parent
@@ -70,9 +72,10 @@ def test_vendored_copy_streams_without_a_top_level_streamify(tmp_path: Path) -> 
     assert lines[1] == "[]"
 
 
-def test_the_demo_runs_from_any_directory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [["--fast"], ["--fast", "--sync"]], ids=["async", "sync"])
+def test_the_demo_runs_from_any_directory(tmp_path: Path, options: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "streamify", "--fast"],
+        [sys.executable, "-m", "streamify", *options],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -81,8 +84,10 @@ def test_the_demo_runs_from_any_directory(tmp_path: Path) -> None:
         env=_env_with_package(),
     )
     assert done.returncode == 0, done.stderr
-    assert "Calling tool" in done.stdout
-    assert "Prediction" in done.stdout or "result" in done.stdout.lower()
+    assert "status  Calling tool search_web..." in done.stdout
+    assert "item    Progress(step=1, of=3" in done.stdout
+    assert "tokens  answer: The answer to life, the universe and everything is 42." in done.stdout
+    assert done.stdout.rstrip().splitlines()[-1].startswith("  result  Prediction(")
 
 
 def _env_with_package() -> dict[str, str]:
