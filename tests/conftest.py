@@ -1,8 +1,9 @@
 """Test harness: every ``async def`` test runs in a fresh event loop with asyncio debug mode on.
 
 No plugin is needed: ``pytest_pyfunc_call`` drives coroutine tests with ``asyncio.run(...,
-debug=True)``.  Warnings are errors (see ``pyproject.toml``), every test has a timeout, and a
-test that leaves a thread of its own running fails.
+debug=True)``, and ``PYTHONASYNCIODEBUG=1`` puts every other loop (a sync consumer's private
+loop, say) in debug mode too.  Warnings are errors (see ``pyproject.toml``), every test has a
+timeout, and a test that leaves a thread of its own running fails.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,12 @@ import pytest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every event loop is in debug mode, including the private loops of sync consumers and
+    # the loops tests create themselves (asyncio reads this when a loop is created).
+    os.environ["PYTHONASYNCIODEBUG"] = "1"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
