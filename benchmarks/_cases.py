@@ -624,17 +624,48 @@ def case_first_item(params: Params, settings: Params) -> Result:
             pass
         return got_first - start, perf() - start
 
+    # The floor under any first item of a sync program: a raw loop -> thread -> loop round
+    # trip (a job handed to a waiting thread, answered with call_soon_threadsafe), measured
+    # between the streams so that both see the same machine state.
+    jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def answer() -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            job[0].call_soon_threadsafe(job[1].set_result, None)
+
+    raw_round_trip: list[float] = []
+
+    async def round_trip() -> float:
+        loop = asyncio.get_running_loop()
+        start = perf()
+        future = loop.create_future()
+        jobs.put((loop, future))
+        await future
+        return perf() - start
+
     async def main() -> None:
         for _ in range(settings["first_item_warmup"]):
             for size in sizes:
                 await one(size)
+            await round_trip()
         for _ in range(rounds):
             for size in sizes:
                 a, b = await one(size)
                 first[size].append(a)
                 whole[size].append(b)
+            raw_round_trip.append(await round_trip())
 
-    asyncio.run(main())
+    responder = threading.Thread(target=answer, daemon=True)
+    responder.start()
+    try:
+        asyncio.run(main())
+    finally:
+        jobs.put(None)
+        responder.join()
+    raw = sorted(raw_round_trip)
     per_size = []
     for size in sizes:
         f, w = sorted(first[size]), sorted(whole[size])
@@ -651,6 +682,7 @@ def case_first_item(params: Params, settings: Params) -> Result:
         "calls": calls,
         "status_messages_per_stream": 2 * calls,
         "per_buffer_size": per_size,
+        "raw_thread_round_trip": {"p50": percentile(raw, 50), "p99": percentile(raw, 99)},
         "unit": "seconds from calling the stream",
     }
 
