@@ -102,6 +102,13 @@ def _set_outcome(future: asyncio.Future[Any], result: Any, exc: Optional[BaseExc
         future.set_result(result)
     elif isinstance(exc, asyncio.CancelledError):
         future.cancel()
+    elif isinstance(exc, StopIteration):
+        # A Future refuses StopIteration (the awaiting side would hang forever).  Python turns
+        # a StopIteration that escapes a coroutine or generator into RuntimeError; so do we,
+        # with the original as the cause.
+        error = RuntimeError(f"the function run in a worker thread raised {exc!r}")
+        error.__cause__ = exc
+        future.set_exception(error)
     else:
         future.set_exception(exc)
 

@@ -161,3 +161,28 @@ async def test_provider_returning_a_non_string_is_reported_as_a_provider_failure
         items = [i async for i in streamify(program_using_search, WrongType())()]
     assert messages(items) == ["Calling tool search..."]
     assert "returned int" in str(caplog.records[0].exc_info[1])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("program_is_async", [True, False])
+async def test_stop_iteration_from_a_program_arrives_as_runtime_error_and_never_hangs(
+    program_is_async: bool,
+) -> None:
+    # A Future cannot carry StopIteration, and Python itself turns one that escapes a
+    # coroutine into RuntimeError; the original stays reachable as the cause.
+    error = StopIteration("leaked")
+
+    async def async_program() -> None:
+        await emit("before")
+        raise error
+
+    def sync_program() -> None:
+        emit_sync("before")
+        raise error
+
+    program: Any = async_program if program_is_async else sync_program
+    received: list[Any] = []
+    with pytest.raises(RuntimeError) as caught:
+        async for item in streamify(program)():
+            received.append(item)
+    assert received == ["before"]
+    assert caught.value.__cause__ is error
