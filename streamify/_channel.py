@@ -237,11 +237,6 @@ class Channel(Generic[T]):
                 self._space.wait()  # the waker un-announces us
             self._append_locked(item)
 
-    def checkpoint_blocking(self) -> None:
-        """Raise ``CancelledError`` in a worker thread once the consumer has left."""
-        if self._read_closed:
-            raise asyncio.CancelledError()
-
     # ------------------------------------------------------------------ wake-ups
     def _wake_consumer_locked(self) -> None:
         sleeper = self._sleeper

@@ -475,6 +475,7 @@ async def emit(item: Any) -> bool:
         return False
     if isinstance(item, Prediction):
         raise TypeError(_NO_PREDICTION)
+    # StreamCall.put, inlined: this is the per-item path of every async producer.
     channel = call.channel
     if _get_ident() != channel.loop_thread:
         channel.put_blocking(item)  # a foreign event loop in a worker thread
