@@ -476,16 +476,16 @@ def case_anyio_memory_stream(params: Params, settings: Params) -> Result:
     }
 
 
-def case_janus(params: Params, settings: Params) -> Result:
-    """janus.Queue: ``sync_q.put`` in a thread -> ``await async_q.get()``, when installed."""
+def _two_faced_queue(name: str, params: Params, settings: Params) -> Result:
+    """janus / culsans (same API): ``sync_q.put`` in a thread -> ``await async_q.get()``."""
     try:
-        import janus
+        library = importlib.import_module(name)
     except ImportError:
-        return _not_installed("janus")
+        return _not_installed(name)
     buffer_size = params["buffer_size"]
 
     async def run(n: int) -> float:
-        q: Any = janus.Queue(buffer_size)
+        q: Any = library.Queue(buffer_size)
 
         def producer() -> None:
             put = q.sync_q.put
@@ -501,7 +501,9 @@ def case_janus(params: Params, settings: Params) -> Result:
         thread.join()
         elapsed = perf() - start
         q.close()
-        await q.wait_closed()
+        wait_closed = getattr(q, "wait_closed", None)
+        if wait_closed is not None:
+            await wait_closed()
         return elapsed
 
     run_once, close = _on_loop(run)
@@ -511,52 +513,21 @@ def case_janus(params: Params, settings: Params) -> Result:
         close()
     return {
         "status": "measured",
-        "version": _version("janus"),
+        "version": _version(name),
         "path": "thread -> async",
         "buffer_size": buffer_size,
         "throughput": throughput,
     }
+
+
+def case_janus(params: Params, settings: Params) -> Result:
+    """janus.Queue, when installed."""
+    return _two_faced_queue("janus", params, settings)
 
 
 def case_culsans(params: Params, settings: Params) -> Result:
-    """culsans.Queue: ``sync_q.put`` in a thread -> ``await async_q.get()``, when installed."""
-    try:
-        import culsans
-    except ImportError:
-        return _not_installed("culsans")
-    buffer_size = params["buffer_size"]
-
-    async def run(n: int) -> float:
-        q: Any = culsans.Queue(buffer_size)
-
-        def producer() -> None:
-            put = q.sync_q.put
-            for i in range(n):
-                put(i)
-
-        start = perf()
-        thread = threading.Thread(target=producer)
-        thread.start()
-        get = q.async_q.get
-        for _ in range(n):
-            await get()
-        thread.join()
-        elapsed = perf() - start
-        q.close()
-        return elapsed
-
-    run_once, close = _on_loop(run)
-    try:
-        throughput = _throughput(run_once, settings)
-    finally:
-        close()
-    return {
-        "status": "measured",
-        "version": _version("culsans"),
-        "path": "thread -> async",
-        "buffer_size": buffer_size,
-        "throughput": throughput,
-    }
+    """culsans.Queue, when installed."""
+    return _two_faced_queue("culsans", params, settings)
 
 
 def _version(distribution: str) -> str | None:

@@ -396,6 +396,16 @@ def _smallest_within(
     return min(size for size, value in figures.items() if value <= best * (1 + tolerance) + slack)
 
 
+def _product_score(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
+    """Per buffer size: (a / best a) x (b / best b), over the sizes both measured."""
+    sizes = [size for size in a if size in b]
+    if not sizes:
+        return {}
+    best_a = min(a[size] for size in sizes)
+    best_b = min(b[size] for size in sizes)
+    return {size: (a[size] / best_a) * (b[size] / best_b) for size in sizes}
+
+
 def recommend(document: Doc, rows: list[Doc]) -> list[Doc]:
     out = []
     for workload, rule in RULES.items():
@@ -419,11 +429,8 @@ def recommend(document: Doc, rows: list[Doc]) -> list[Doc]:
                     if r["path"] == rule["path"] and r["latency_p99_s"]
                 }
                 evidence["latency_p99_s"] = p99
-                sizes = [size for size in cost if size in p99]
-                if sizes:
-                    best_cost = min(cost[s] for s in sizes)
-                    best_p99 = min(p99[s] for s in sizes)
-                    score = {s: (p99[s] / best_p99) * (cost[s] / best_cost) for s in sizes}
+                score = _product_score(p99, cost)
+                if score:
                     evidence["score"] = score
                     chosen = _smallest_within(score, rule["tie"])
         elif kind == "short_stream":
@@ -433,11 +440,8 @@ def recommend(document: Doc, rows: list[Doc]) -> list[Doc]:
                 whole[figure["buffer_size"]] = figure["whole_stream"]["p50"]
             evidence["first_item_p50_s"] = first
             evidence["whole_stream_p50_s"] = whole
-            sizes = [size for size in first if size in whole]
-            if sizes:
-                best_first = min(first[s] for s in sizes)
-                best_whole = min(whole[s] for s in sizes)
-                score = {s: (first[s] / best_first) * (whole[s] / best_whole) for s in sizes}
+            score = _product_score(first, whole)
+            if score:
                 evidence["score"] = score
                 chosen = _smallest_within(score, rule["tie"])
         entry["buffer_size"] = chosen

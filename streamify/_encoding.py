@@ -467,6 +467,11 @@ async def _aclose(iterator: object) -> None:
         await aclose()
 
 
+def _last_frame(framing: _Framing, failure: Optional[Exception]) -> Optional[str]:
+    """The frame that ends a response: the done marker (if any), or the program's error."""
+    return framing.done() if failure is None else framing.error(failure)
+
+
 async def _frames(iterator: AsyncIterator[Any], framing: _Framing) -> AsyncGenerator[str, None]:
     """The frames of an async stream, iterated directly (no keepalive)."""
     anext = iterator.__anext__
@@ -481,14 +486,9 @@ async def _frames(iterator: AsyncIterator[Any], framing: _Framing) -> AsyncGener
                 failure = error
                 break
             yield framing.item(item)
-        if failure is None:
-            done = framing.done()
-            if done is not None:
-                yield done
-        else:
-            frame = framing.error(failure)
-            failure = None
-            yield frame
+        last, failure = _last_frame(framing, failure), None  # drop the traceback before yielding
+        if last is not None:
+            yield last
     finally:
         await _aclose(iterator)
 
@@ -584,14 +584,9 @@ async def _frames_with_keepalive(
                 failure = value
                 break
             yield framing.item(value)
-        if failure is None:
-            done = framing.done()
-            if done is not None:
-                yield done
-        else:
-            frame = framing.error(failure)
-            failure = None
-            yield frame
+        last, failure = _last_frame(framing, failure), None  # drop the traceback before yielding
+        if last is not None:
+            yield last
     finally:
         await pump.stop()
 
@@ -608,14 +603,9 @@ def _frames_sync(iterator: Iterator[Any], framing: _Framing) -> Generator[str, N
                 failure = error
                 break
             yield framing.item(item)
-        if failure is None:
-            done = framing.done()
-            if done is not None:
-                yield done
-        else:
-            frame = framing.error(failure)
-            failure = None
-            yield frame
+        last, failure = _last_frame(framing, failure), None  # drop the traceback before yielding
+        if last is not None:
+            yield last
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from ._callbacks import StatusMessageProvider, handle_listener_failure, logger
 from ._channel import Channel
 from ._context import CURRENT_STREAM, current_settings, override_settings
+from ._instrument import component_of
 from ._messages import Prediction, StreamResponse, status_message
 from ._workers import run_sync
 
@@ -261,8 +262,6 @@ def _follows(slot: _ListenerSlot, instance: Component) -> bool:
     listener = slot.template
     predict = listener.predict
     if predict is not None:
-        from ._instrument import component_of
-
         component = component_of(predict)
         if component is not None:
             if component is not instance.spec:

@@ -124,18 +124,28 @@ def _submit(job: _Job) -> None:
         worker.jobs.put(job)
 
 
-# One limiter per (event loop, limit owner).  asyncio.Semaphore binds to a loop, so limiters are
-# kept per loop and disappear with it.
-_default_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
+class _PerLoopLimiter:
+    """One ``asyncio.Semaphore`` per event loop (a semaphore binds to its loop), created when
+    the loop first needs it.  ``limit=None`` reads ``configure(thread_limit=...)`` then."""
+
+    __slots__ = ("_limit", "_limiters")
+
+    def __init__(self, limit: Optional[int]) -> None:
+        self._limit = limit
+        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limit = current_settings().thread_limit if self._limit is None else self._limit
+            limiter = self._limiters[loop] = asyncio.Semaphore(limit)
+        return limiter
 
 
-def _default_limiter(loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
-    limiter = _default_limiters.get(loop)
-    if limiter is None:
-        limiter = _default_limiters[loop] = asyncio.Semaphore(current_settings().thread_limit)
-    return limiter
+# Shared by sync programs and by asyncify() callables without a limit of their own.
+_shared_limiter = _PerLoopLimiter(None)
 
 
 async def run_sync(
@@ -147,7 +157,7 @@ async def run_sync(
     """Run ``fn(*args, **kwargs)`` in a worker thread with a copy of the current context."""
     loop = asyncio.get_running_loop()
     if limiter is None:
-        limiter = _default_limiter(loop)
+        limiter = _shared_limiter.get(loop)
     async with limiter:
         future: asyncio.Future[R] = loop.create_future()
         _submit((contextvars.copy_context(), fn, args, kwargs, loop, future))
@@ -168,22 +178,6 @@ async def run_sync(
         if cancelled:
             raise asyncio.CancelledError()
         return result
-
-
-class _PerLoopLimiter:
-    __slots__ = ("_limit", "_limiters")
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def get(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
-        limiter = self._limiters.get(loop)
-        if limiter is None:
-            limiter = self._limiters[loop] = asyncio.Semaphore(self._limit)
-        return limiter
 
 
 def asyncify(fn: Callable[P, R], *, limit: Optional[int] = None) -> Callable[P, Awaitable[R]]:

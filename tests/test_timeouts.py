@@ -63,8 +63,6 @@ def test_sync_consumer_timeouts_cancel_a_sync_program() -> None:
     with pytest.raises(TimeoutError, match="idle_timeout"):
         for item in streamify(program, idle_timeout=0.05, async_streaming=False)():
             received.append(item)
-            if len(received) == 1:
-                pass
     release.set()
     assert received == ["first"]
     assert stopped.is_set()
