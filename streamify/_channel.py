@@ -29,12 +29,20 @@ Invariants
        producer and wakes it (the waker un-announces the producers it wakes).
     4. Wake-ups are per batch, not per item: a thread producer schedules at most one
        ``call_soon_threadsafe`` until the consumer has run again.
-    5. Once the consumer has left (``close_read``), every producer gets
-       ``asyncio.CancelledError`` at its next put: that is how a program in a worker thread is
-       stopped.  Once the producer side has finished (``close_write``), a put raises
-       ``StreamClosedError`` (a thread the program started is still emitting).
+    5. Once the run is stopped (``stop_producers``: a timeout, the producer task cancelled)
+       or the consumer has left (``close_read``, which also drops what is buffered), every
+       producer gets ``asyncio.CancelledError`` at its next put, and a producer blocked in
+       ``put_blocking`` is woken to raise it: that is how a program in a worker thread is
+       stopped, whoever stopped the run.  Once the producer side has finished
+       (``close_write``), a put raises ``StreamClosedError`` (a thread the program started is
+       still emitting).
     6. Cancelling a consumer that waits in ``wait_readable`` loses nothing: the wait does not
        take an item, it only waits for one.
+    7. A thread never blocks in the channel while holding a thread-limit slot: the blocking
+       waits (``put_blocking`` on a full buffer, ``wait_readable_blocking``) lend the slot of
+       the ``asyncify`` call they run in for the wait (see ``_limiter``), after releasing the
+       channel's lock and before taking it again, so the lock is never held across a wait for
+       a slot.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from collections import deque
 from typing import Generic, NamedTuple, Optional, TypeVar, Union
 
 from ._exceptions import StreamClosedError
+from ._limiter import lend_slot, reclaim_slot
 
 _get_ident = threading.get_ident
 
@@ -88,6 +97,7 @@ class Channel(Generic[T]):
         "_read_closed",
         "_sleeper",
         "_space",
+        "_stopped",
         "_thread_consumer",
         "_thread_waiting",
         "_wake_scheduled",
@@ -116,6 +126,7 @@ class Channel(Generic[T]):
         # it after every pop, without the lock.
         self.producers_waiting = 0
         self._read_closed = False
+        self._stopped = False  # producers must stop: read closed, or the run was stopped
         self.write_closed = False
         self._peak = 0
 
@@ -123,6 +134,12 @@ class Channel(Generic[T]):
     @property
     def read_closed(self) -> bool:
         return self._read_closed
+
+    @property
+    def stopped(self) -> bool:
+        """Producers must stop (the consumer left, or the run was stopped): puts raise
+        ``CancelledError``."""
+        return self._stopped
 
     def buffered_items(self) -> deque[T]:
         """The buffer itself, for a consumer's inlined hot path.  Only the consumer may pop
@@ -158,7 +175,7 @@ class Channel(Generic[T]):
             self._wake_consumer_locked()
 
     def _raise_closed(self) -> None:
-        if self._read_closed:
+        if self._stopped:
             raise asyncio.CancelledError()
         raise StreamClosedError(_STREAM_ENDED)
 
@@ -223,19 +240,31 @@ class Channel(Generic[T]):
 
     def put_blocking(self, item: T) -> None:
         """Append from a thread other than the loop's, blocking while the buffer is full."""
-        with self._lock:
-            while len(self._items) >= self._limit:
-                if self._limit < 0:
-                    self._raise_closed()
-                # Announce, then re-check (invariant 3): the consumer pops without the lock.
-                self._thread_waiting += 1
-                self.producers_waiting += 1
-                if len(self._items) < self._capacity:
-                    self._thread_waiting -= 1
-                    self.producers_waiting -= 1
-                    break
-                self._space.wait()  # the waker un-announces us
+        lock = self._lock
+        lock.acquire()
+        if len(self._items) < self._limit:  # room: the common case
             self._append_locked(item)
+            lock.release()
+            return
+        lock.release()
+        lent = lend_slot()  # invariant 7: no slot held while blocked
+        try:
+            with lock:
+                while len(self._items) >= self._limit:
+                    if self._limit < 0:
+                        self._raise_closed()
+                    # Announce, then re-check (invariant 3): the consumer pops without the lock.
+                    self._thread_waiting += 1
+                    self.producers_waiting += 1
+                    if len(self._items) < self._capacity:
+                        self._thread_waiting -= 1
+                        self.producers_waiting -= 1
+                        break
+                    self._space.wait()  # the waker un-announces us
+                self._append_locked(item)
+        finally:
+            if lent:
+                reclaim_slot()
 
     # ------------------------------------------------------------------ wake-ups
     def _wake_consumer_locked(self) -> None:
@@ -326,14 +355,24 @@ class Channel(Generic[T]):
         with self._lock:
             if self._items or self.write_closed:
                 return True
-            condition = self._thread_consumer
-            if condition is None:
-                condition = self._thread_consumer = threading.Condition(self._lock)
-            self._sleeper = condition
-            try:
-                return condition.wait_for(lambda: bool(self._items) or self.write_closed, timeout)
-            finally:
-                self._sleeper = None
+        lent = lend_slot()  # invariant 7: no slot held while blocked
+        try:
+            with self._lock:
+                if self._items or self.write_closed:
+                    return True
+                condition = self._thread_consumer
+                if condition is None:
+                    condition = self._thread_consumer = threading.Condition(self._lock)
+                self._sleeper = condition
+                try:
+                    return condition.wait_for(
+                        lambda: bool(self._items) or self.write_closed, timeout
+                    )
+                finally:
+                    self._sleeper = None
+        finally:
+            if lent:
+                reclaim_slot()
 
     # ------------------------------------------------------------------ closing
     def close_write(self) -> None:
@@ -347,7 +386,17 @@ class Channel(Generic[T]):
         """The consumer has left: drop what is buffered and make every producer stop."""
         with self._lock:
             self._read_closed = True
+            self._stopped = True
             self._items.clear()
+            self._close_locked()
+
+    def stop_producers(self) -> None:
+        """The run is being stopped: every put raises ``CancelledError`` from now on (blocked
+        producers are woken to raise it); what is buffered stays for the consumer."""
+        with self._lock:
+            if self.write_closed:
+                return  # the producer side already finished; nothing to stop
+            self._stopped = True
             self._close_locked()
 
     def _close_locked(self) -> None:

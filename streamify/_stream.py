@@ -157,7 +157,7 @@ class StreamCall:
             channel.put_blocking(item)
 
     def checkpoint_sync(self) -> None:
-        if self.channel.read_closed:
+        if self.channel.stopped:
             raise asyncio.CancelledError()
 
     async def checkpoint_async(self) -> None:
@@ -349,7 +349,16 @@ async def _produce(call: StreamCall, spec: StreamSpec, args: Any, kwargs: Any) -
                     "not an awaitable; drop is_async_program=True to run it in a worker thread"
                 )
             return await awaitable
-        result = await run_sync(spec.call_program, *args, **kwargs)
+        # No thread-limit slot (see _limiter, invariant 2); however the producer task is
+        # cancelled (stop(), a timeout, the event loop's runner ending), the worker is told
+        # at once, through the channel: it raises at its next emit or instrumented call.
+        result = await run_sync(
+            spec.call_program,
+            args,
+            kwargs,
+            limiter=None,
+            on_cancel=call.channel.stop_producers,
+        )
         if isinstance(result, Awaitable):  # a sync function that returned a coroutine
             return await result
         return result
@@ -397,9 +406,12 @@ def start_call(
 
 
 def _expire(call: StreamCall, producer: asyncio.Task[Any], timeout: float) -> None:
+    """The whole-run timeout: stop the run exactly as a leaving consumer does, except that
+    the items already buffered are still delivered (then ``TimeoutError``)."""
     if not producer.done():
         call.timed_out = f"the program did not finish within timeout={timeout}s; it was cancelled"
-        producer.cancel()
+        call.channel.stop_producers()  # a sync program stops at its next emit / call
+        producer.cancel()  # an async program stops at its next await
 
 
 def outcome(

@@ -1,21 +1,34 @@
 """The sync consumer: iterate a stream from plain synchronous code.
 
-A sync consumer gets a private event loop in a thread of its own (the *host*), which runs the
-producer side; the consumer's thread reads the very same bounded channel directly, so there
-is no second buffer and no per-item hop through the loop:
+The producer side of every sync stream runs on one long-lived event loop in a thread of its
+own (see ``_loop_thread``); the consumer's thread reads the very same bounded channel
+directly, so there is no second buffer and no per-item hop through the loop:
 
-* ``streamify(..., async_streaming=False)``: the host runs the program's producer task; the
+* ``streamify(..., async_streaming=False)``: the loop runs the program's producer task; the
   consumer reads the stream's channel (at most ``buffer_size`` items wait).
-* ``apply_sync_streaming(agen, buffer_size=16)``: the host iterates any async iterator and
+* ``apply_sync_streaming(agen, buffer_size=16)``: the loop iterates any async iterator and
   puts its items into a channel of ``buffer_size`` that the consumer reads.
 
-Closing the sync generator (``break``, ``close()``, garbage collection, an exception in the
-consuming loop) closes the channel's read side, cancels the producer task on the host loop,
-and joins the host thread before ``close()`` returns: nothing is left running.  The program's
-exception is re-raised in the consumer as the same object, after the items before it.
+The program's exception is re-raised in the consumer as the same object, after the items
+before it.
+
+Closing.  ``close()`` (``break``, an exception in the consuming loop, the end) closes the
+channel's read side, cancels the producer task on the loop, and waits until it has finished
+before returning: nothing is left running.  Two closes must *not* wait, because the wait
+could need the very thread that would be waiting:
+
+* a generator that was dropped without being closed is closed by its finalizer, and the
+  garbage collector may run that in any thread, the stream's own worker or loop thread
+  included.  A weak reference whose callback runs before the finalizer marks such a stream
+  as *dropped*; its close stops the program without waiting, and the outcome, if it is an
+  error, is logged when the producer finishes (nothing is printed, no thread is joined);
+* a close that runs on the stream's own loop thread (the wait needs that loop to run).
+
+The waits of the consumer thread (for an item, for the program to stop) lend the thread-limit
+slot of the ``asyncify`` call they run in, if any (see ``_limiter``).
 
 Used from a thread that is already running an event loop, it still works (the program runs on
-the host loop, never on the caller's), but each ``next()`` blocks the caller's loop while it
+the stream loop, never on the caller's), but each ``next()`` blocks the caller's loop while it
 waits; iterate the async stream with ``async for`` there instead.
 """
 
@@ -24,9 +37,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
+from ._callbacks import logger
 from ._channel import Channel, EndOfStream, WouldBlock
+from ._limiter import lend_slot, reclaim_slot
+from ._loop_thread import LoopThread, loop_for_sync_stream
 from ._stream import Fatal, StreamSpec, outcome, report_after_stop, result_of, start_call
 
 if TYPE_CHECKING:
@@ -39,79 +56,137 @@ T = TypeVar("T")
 Starter = Callable[[asyncio.AbstractEventLoop], "tuple[Channel[Any], asyncio.Task[Any]]"]
 
 
-class _Host:
-    """A private event loop in its own thread, running one stream's producer side."""
+class _Dropped:
+    """Set by a weak reference's callback when the consumer generator is garbage."""
 
-    def __init__(self, starter: Starter) -> None:
-        self._starter = starter
-        self._ready = threading.Event()
-        self._error: Optional[BaseException] = None
-        self.loop: Optional[asyncio.AbstractEventLoop] = None
-        self.channel: Optional[Channel[Any]] = None
-        self.producer: Optional[asyncio.Task[Any]] = None
-        context = contextvars.copy_context()
-        self._thread = threading.Thread(
-            target=context.run, args=(self._main,), name="streamify-sync-host", daemon=True
-        )
+    __slots__ = ("dropped",)
 
-    def start(self) -> tuple[Channel[Any], asyncio.Task[Any]]:
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            self._thread.join()
-            error, self._error = self._error, None
-            raise error
-        assert self.channel is not None
-        assert self.producer is not None
-        return self.channel, self.producer
+    def __init__(self) -> None:
+        self.dropped = False
 
-    def _main(self) -> None:
-        loop = asyncio.new_event_loop()
-        self.loop = loop
-        try:
-            loop.run_until_complete(self._body(loop))
-        finally:
+
+# The weak references themselves must stay reachable, or the cyclic garbage collector
+# clears them with their generator without calling their callbacks.
+_watching: set[weakref.ref[Any]] = set()
+
+
+def _watch(generator: Generator[Any, None, None], state: _Dropped) -> None:
+    def on_drop(ref: weakref.ref[Any]) -> None:
+        state.dropped = True
+        _watching.discard(ref)
+
+    _watching.add(weakref.ref(generator, on_drop))
+
+
+class _ProducerSide:
+    """One sync stream's producer task on its loop thread, as seen from the consumer."""
+
+    __slots__ = (
+        "_detached",
+        "_report_lock",
+        "_reported",
+        "channel",
+        "done",
+        "loop_thread",
+        "private",
+        "producer",
+    )
+
+    def __init__(self, loop_thread: LoopThread, private: bool) -> None:
+        self.loop_thread = loop_thread
+        self.private = private
+        self.done = threading.Event()
+        self.channel: Channel[Any]
+        self.producer: asyncio.Task[Any]
+        self._detached = False
+        self._reported = False
+        self._report_lock = threading.Lock()
+
+    @classmethod
+    def start(cls, starter: Starter) -> _ProducerSide:
+        loop_thread, private = loop_for_sync_stream()
+        side = cls(loop_thread, private)
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def begin() -> None:  # on the loop thread, in the consumer's context
             try:
-                loop.run_until_complete(loop.shutdown_asyncgens())
+                side.channel, side.producer = starter(loop_thread.loop)
+                side.producer.add_done_callback(side._on_done)
+            except BaseException as exc:  # delivered to the consumer below
+                failure.append(exc)
             finally:
-                loop.close()
+                ready.set()
 
-    async def _body(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop_thread.call_soon(begin, context=contextvars.copy_context())
+        ready.wait()
+        if failure:
+            if private:
+                loop_thread.stop(wait=True)
+            raise failure.pop()
+        return side
+
+    def _on_done(self, _: object) -> None:  # on the loop thread
+        self.done.set()
+        if self._detached:
+            self._report_detached()
+            if self.private:
+                self.loop_thread.stop(wait=False)
+
+    def wait_done(self) -> None:
+        """Block until the producer task has finished (the channel's end came first)."""
+        if self.done.is_set():
+            return
+        lent = lend_slot()
         try:
-            self.channel, self.producer = self._starter(loop)
-        except BaseException as exc:
-            self._error = exc
-            return
+            self.done.wait()
         finally:
-            self._ready.set()
-        await asyncio.wait((self.producer,))
+            if lent:
+                reclaim_slot()
 
-    def join(self) -> None:
-        self._thread.join()
-
-    def stop(self, delivered: bool) -> None:
-        """Cancel the producer side (if still running) and wait for the host to finish."""
-        channel, producer, loop = self.channel, self.producer, self.loop
-        if channel is None or producer is None or loop is None:
-            return
-        channel.close_read()
-        if self._thread.is_alive():
+    def stop(self, delivered: bool, *, wait: bool) -> None:
+        """Cancel the producer side; wait for it unless ``wait`` is false (see docstring)."""
+        self.channel.close_read()
+        wait = wait and threading.get_ident() != self.loop_thread.ident
+        if not wait:
+            self._detached = True
+        if not self.done.is_set():
             try:
-                loop.call_soon_threadsafe(producer.cancel)
-            except RuntimeError:  # the loop already closed: the producer is done
+                self.loop_thread.call_soon(self.producer.cancel)
+            except RuntimeError:  # the loop is closed: the producer cannot be running
                 pass
-            self._thread.join()
+        if not wait:
+            if self.done.is_set():
+                self._report_detached()
+            return
+        self.wait_done()
+        if self.private:
+            self.loop_thread.stop(wait=True)
         if not delivered:
-            report_after_stop(producer)
+            report_after_stop(self.producer)
+
+    def _report_detached(self) -> None:
+        """The outcome of a stream nobody waits for: errors are logged, never raised."""
+        with self._report_lock:
+            if self._reported:
+                return
+            self._reported = True
+        try:
+            report_after_stop(self.producer)
+        except BaseException as exc:  # KeyboardInterrupt / SystemExit: nobody to raise to
+            logger.error(
+                "the program of a dropped sync stream raised %s", type(exc).__name__, exc_info=exc
+            )
 
 
 def _iterate(
     starter: Starter,
     finish: Callable[[asyncio.Task[Any]], Any],
     idle_timeout: Optional[float],
+    state: _Dropped,
 ) -> Generator[Any, None, None]:
-    host = _Host(starter)
-    channel, producer = host.start()
+    side = _ProducerSide.start(starter)
+    channel = side.channel
     delivered = False
     try:
         receive = channel.receive_nowait
@@ -128,13 +203,24 @@ def _iterate(
             except EndOfStream:
                 break
             yield item
-        host.join()
+        side.wait_done()
         delivered = True
-        final = finish(producer)
+        final = finish(side.producer)
         if final is not None:
             yield final
     finally:
-        host.stop(delivered)
+        side.stop(delivered, wait=not state.dropped)
+
+
+def _sync_generator(
+    starter: Starter,
+    finish: Callable[[asyncio.Task[Any]], Any],
+    idle_timeout: Optional[float],
+) -> Generator[Any, None, None]:
+    state = _Dropped()
+    generator = _iterate(starter, finish, idle_timeout, state)
+    _watch(generator, state)
+    return generator
 
 
 def sync_stream(spec: StreamSpec, args: Any, kwargs: Any) -> Generator[Any, None, None]:
@@ -149,7 +235,7 @@ def sync_stream(spec: StreamSpec, args: Any, kwargs: Any) -> Generator[Any, None
     def finish(producer: asyncio.Task[Any]) -> Any:
         return outcome(calls[0], producer, spec.include_final)
 
-    return _iterate(starter, finish, spec.idle_timeout)
+    return _sync_generator(starter, finish, spec.idle_timeout)
 
 
 async def _pump(source: AsyncIterable[Any], channel: Channel[Any]) -> Any:
@@ -179,10 +265,11 @@ def apply_sync_streaming(
 ) -> Generator[T, None, None]:
     """Iterate an async stream from sync code, as a sync generator.
 
-    ``for item in apply_sync_streaming(stream(...)): ...``.  The async iterator runs on a
-    private event loop in a helper thread; at most ``buffer_size`` items wait between it and
-    the reader.  Closing the generator (``break``, ``close()``) stops the stream and joins the
-    helper thread; an exception of the stream is re-raised as the same object.  For a
+    ``for item in apply_sync_streaming(stream(...)): ...``.  The async iterator runs on
+    streamify's sync-stream event loop (one per process, in a thread of its own); at most
+    ``buffer_size`` items wait between it and the reader.  Closing the generator (``break``,
+    ``close()``) stops the stream and returns once it has stopped; an exception of the stream
+    is re-raised as the same object.  For a
     streamified program, ``streamify(..., async_streaming=False)`` does the same with no
     second buffer.
     """
@@ -200,4 +287,4 @@ def apply_sync_streaming(
         channel: Channel[Any] = Channel(buffer_size, loop, threading.get_ident())
         return channel, loop.create_task(_pump(async_generator, channel))
 
-    return _iterate(starter, _result_of, None)
+    return _sync_generator(starter, _result_of, None)

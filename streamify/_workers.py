@@ -1,15 +1,22 @@
-"""Worker threads for sync code: a small reusable pool and ``asyncify``.
+"""Worker threads for sync code: a small reusable pool, and ``asyncify``.
 
 Sync programs, and sync callables wrapped with :func:`asyncify`, run in worker threads so the
 event loop stays free.  Threads are reused (starting one costs more than a whole status message)
-and an idle worker exits after ``IDLE_SECONDS``.  How many run at once per event loop is capped
-by a limiter: the process-wide default is ``configure(thread_limit=...)`` (40), and
-``asyncify(fn, limit=n)`` gives one callable a limit of its own.
+and an idle worker exits after ``IDLE_SECONDS``.
+
+Thread limit (see ``_limiter``): ``asyncify`` calls count against a limiter, the process-wide
+``configure(thread_limit=...)`` (40) or their own ``asyncify(fn, limit=n)``.  A stream's own
+sync program does not: it runs in a pooled thread outside any limit, so that no program waits
+for a slot that its own consumer's work holds.  A worker that blocks on a stream lends its
+slot while it waits.
 
 Cancellation: a thread cannot be interrupted, so a task that awaits a worker and is cancelled
 keeps waiting until the thread has returned, then raises ``CancelledError``.  No worker ever
 outlives the ``await`` that started it.  Inside a stream, the stream's cancellation makes the
 thread raise at its next ``emit_sync`` or instrumented call, so the wait is short.
+
+Fork safety: the pool's idle list and lock are replaced in a forked child (the parent's
+workers do not exist there), so the child's first sync program starts a fresh worker.
 """
 
 from __future__ import annotations
@@ -19,14 +26,14 @@ import contextvars
 import functools
 import inspect
 import itertools
+import os
 import queue
 import threading
-import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from typing_extensions import ParamSpec
 
-from ._context import current_settings
+from ._limiter import ThreadLimiter, set_worker_slot
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -45,6 +52,7 @@ _Job = tuple[
     dict[str, Any],
     asyncio.AbstractEventLoop,
     "asyncio.Future[Any]",
+    Optional[ThreadLimiter],
 ]
 
 _idle: list[_Worker] = []
@@ -70,15 +78,18 @@ class _Worker(threading.Thread):
                 return
             if job is None:
                 return
-            context, fn, args, kwargs, loop, future = job
+            context, fn, args, kwargs, loop, future, limiter = job
             del job
+            set_worker_slot(limiter)
             try:
                 result = context.run(fn, *args, **kwargs)
             except BaseException as exc:  # delivered to the awaiting task as is
+                set_worker_slot(None)
                 _deliver(loop, future, None, exc)
             else:
+                set_worker_slot(None)
                 _deliver(loop, future, result, None)
-            del context, fn, args, kwargs, loop, future
+            del context, fn, args, kwargs, loop, future, limiter
             with _idle_lock:
                 _idle.append(self)
 
@@ -113,6 +124,16 @@ def _set_outcome(future: asyncio.Future[Any], result: Any, exc: Optional[BaseExc
         future.set_exception(exc)
 
 
+def _after_fork_in_child() -> None:
+    global _idle_lock
+    _idle.clear()
+    _idle_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _submit(job: _Job) -> None:
     with _idle_lock:
         worker = _idle.pop() if _idle else None
@@ -124,43 +145,31 @@ def _submit(job: _Job) -> None:
         worker.jobs.put(job)
 
 
-class _PerLoopLimiter:
-    """One ``asyncio.Semaphore`` per event loop (a semaphore binds to its loop), created when
-    the loop first needs it.  ``limit=None`` reads ``configure(thread_limit=...)`` then."""
-
-    __slots__ = ("_limit", "_limiters")
-
-    def __init__(self, limit: Optional[int]) -> None:
-        self._limit = limit
-        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def get(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
-        limiter = self._limiters.get(loop)
-        if limiter is None:
-            limit = current_settings().thread_limit if self._limit is None else self._limit
-            limiter = self._limiters[loop] = asyncio.Semaphore(limit)
-        return limiter
-
-
-# Shared by sync programs and by asyncify() callables without a limit of their own.
-_shared_limiter = _PerLoopLimiter(None)
+# Shared by every asyncify() callable without a limit of its own.
+_shared_limiter = ThreadLimiter(None)
 
 
 async def run_sync(
     fn: Callable[..., R],
-    *args: Any,
-    limiter: Optional[asyncio.Semaphore] = None,
-    **kwargs: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    limiter: Optional[ThreadLimiter],
+    on_cancel: Optional[Callable[[], None]] = None,
 ) -> R:
-    """Run ``fn(*args, **kwargs)`` in a worker thread with a copy of the current context."""
+    """Run ``fn(*args, **kwargs)`` in a worker thread with a copy of the current context.
+
+    ``limiter`` is the thread limit the call counts against (``None``: none, which is how a
+    stream runs its own sync program).  A cancelled caller keeps waiting until the thread has
+    returned, then raises ``CancelledError``; ``on_cancel`` is called (once, on the loop) when
+    the first cancellation arrives, so that the caller can ask the thread to stop.
+    """
     loop = asyncio.get_running_loop()
-    if limiter is None:
-        limiter = _shared_limiter.get(loop)
-    async with limiter:
+    if limiter is not None:
+        await limiter.acquire()
+    try:
         future: asyncio.Future[R] = loop.create_future()
-        _submit((contextvars.copy_context(), fn, args, kwargs, loop, future))
+        _submit((contextvars.copy_context(), fn, args, kwargs, loop, future, limiter))
         cancelled = False
         while True:
             try:
@@ -168,6 +177,8 @@ async def run_sync(
                 result = await asyncio.shield(future)
                 break
             except asyncio.CancelledError:
+                if not cancelled and on_cancel is not None:
+                    on_cancel()
                 if future.done():
                     if future.cancelled():
                         raise
@@ -178,16 +189,21 @@ async def run_sync(
         if cancelled:
             raise asyncio.CancelledError()
         return result
+    finally:
+        if limiter is not None:
+            limiter.release()
 
 
 def asyncify(fn: Callable[P, R], *, limit: Optional[int] = None) -> Callable[P, Awaitable[R]]:
     """Wrap a sync callable so that awaiting it runs it in a worker thread.
 
     The thread sees the caller's ``contextvars`` (a copy taken at each call).  At most
-    ``limit`` calls of this wrapper run at once per event loop; with ``limit=None`` the calls
-    share the process-wide limit set by ``configure(thread_limit=...)`` (default 40) with
-    sync programs run by ``streamify``.  A cancelled caller waits for the thread to return
-    before it raises ``CancelledError``: no thread outlives the ``await``.
+    ``limit`` calls of this wrapper run at once in the process; with ``limit=None`` the calls
+    share the process-wide limit set by ``configure(thread_limit=...)`` (default 40, read at
+    each call).  A call whose thread blocks on a stream (``emit_sync`` into a full buffer,
+    iterating a sync stream) gives its slot back while it waits.  A cancelled caller waits
+    for the thread to return before it raises ``CancelledError``: no thread outlives the
+    ``await``.
     """
     if not callable(fn):
         raise TypeError(f"asyncify() takes a sync callable, got {type(fn).__name__}")
@@ -199,12 +215,11 @@ def asyncify(fn: Callable[P, R], *, limit: Optional[int] = None) -> Callable[P, 
         raise TypeError(f"asyncify(limit=...) takes an int or None, got {type(limit).__name__}")
     if limit is not None and limit < 1:
         raise ValueError(f"asyncify(limit=...) must be >= 1, got {limit}")
-    own = None if limit is None else _PerLoopLimiter(limit)
+    limiter = _shared_limiter if limit is None else ThreadLimiter(limit)
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        limiter = None if own is None else own.get(asyncio.get_running_loop())
-        return await run_sync(fn, *args, limiter=limiter, **kwargs)
+        return await run_sync(fn, args, kwargs, limiter=limiter)
 
     return wrapper
 
