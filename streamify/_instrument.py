@@ -27,10 +27,11 @@ from typing import Any, Callable, Literal, Optional, Protocol, TypeVar, Union, c
 
 from typing_extensions import ParamSpec
 
-from ._callbacks import handle_listener_failure
+from ._callbacks import handle_listener_failure, logger
 from ._context import CURRENT_CALL, CURRENT_STREAM, current_settings
+from ._exceptions import CallbackError
 
-__all__ = ("CallFrame", "Component", "lm", "module", "new_call_id", "tool")
+__all__ = ("CallFrame", "Component", "is_async_callable", "lm", "module", "new_call_id", "tool")
 
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
@@ -176,6 +177,26 @@ def _make_binder(fn: Callable[..., Any], is_method: bool) -> Binder:
     return bind_simple if binder is not None else bind_general
 
 
+def is_async_callable(obj: Any) -> bool:
+    """Whether calling ``obj`` returns a coroutine: an async function, a ``functools.partial``
+    of one, or an object whose ``__call__`` is async.  ``streamify()`` and the decorators
+    decide "async or sync" with this one test."""
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    if inspect.iscoroutinefunction(obj):
+        return True
+    call = getattr(obj, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    return inspect.iscoroutinefunction(call)
+
+
+def _is_async_generator_callable(obj: Any) -> bool:
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    if inspect.isasyncgenfunction(obj):
+        return True
+    return inspect.isasyncgenfunction(getattr(obj, "__call__", None))  # noqa: B004
+
+
 def _is_method(fn: Callable[..., Any]) -> bool:
     try:
         params = list(inspect.signature(fn).parameters)
@@ -224,6 +245,24 @@ def _fire_end(
         stream.on_end(frame, outputs, exception)
 
 
+def _fire_end_after_failure(
+    callbacks: tuple[Any, ...], stream: Any, strict: bool, frame: CallFrame, exc: BaseException
+) -> None:
+    """The end events of a call that raised: the call's own exception must reach its caller
+    (guarantee 4), so a strict-mode ``CallbackError`` from these events is logged, not
+    raised in its place."""
+    try:
+        _fire_end(callbacks, stream, strict, frame, None, exc)
+    except CallbackError as failure:
+        logger.error(
+            "%s while reporting the %s raised by %s; the call's own exception is raised",
+            failure,
+            type(exc).__name__,
+            frame.instance.name,
+            exc_info=failure,
+        )
+
+
 _START = {"module": "on_module_start", "tool": "on_tool_start", "lm": "on_lm_start"}
 _END = {"module": "on_module_end", "tool": "on_tool_end", "lm": "on_lm_end"}
 
@@ -250,7 +289,7 @@ def _instrument_sync(component: Component, fn: Callable[..., Any], binder: Binde
             result = fn(*args, **kwargs)
         except BaseException as exc:
             CURRENT_CALL.reset(token)
-            _fire_end(callbacks, stream, strict, frame, None, exc)
+            _fire_end_after_failure(callbacks, stream, strict, frame, exc)
             raise
         CURRENT_CALL.reset(token)
         _fire_end(callbacks, stream, strict, frame, result, None)
@@ -282,7 +321,7 @@ def _instrument_async(component: Component, fn: Callable[..., Any], binder: Bind
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             CURRENT_CALL.reset(token)
-            _fire_end(callbacks, stream, strict, frame, None, exc)
+            _fire_end_after_failure(callbacks, stream, strict, frame, exc)
             raise
         CURRENT_CALL.reset(token)
         _fire_end(callbacks, stream, strict, frame, result, None)
@@ -363,7 +402,7 @@ def _lm_result_type_error(component: Component, result: Any) -> TypeError:
 
 def _instrument_lm(component: Component, fn: Callable[..., Any], binder: Binder) -> Any:
     """@lm: the body produces text; the wrapper forwards chunks and returns the joined text."""
-    produces_async = inspect.isasyncgenfunction(fn) or inspect.iscoroutinefunction(fn)
+    produces_async = _is_async_generator_callable(fn) or is_async_callable(fn)
 
     def text_of_sync(*args: Any, **kwargs: Any) -> str:
         produced = fn(*args, **kwargs)
@@ -398,7 +437,7 @@ def _decorate(
         raise TypeError(f"apply @{kind} below @staticmethod/@classmethod, directly on the function")
     if not callable(fn) or isinstance(fn, type):
         raise TypeError(f"@{kind} decorates a function or method, got {type(fn).__name__}")
-    if (inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)) and kind != "lm":
+    if (inspect.isgeneratorfunction(fn) or _is_async_generator_callable(fn)) and kind != "lm":
         raise TypeError(
             f"@{kind} cannot decorate the generator function {fn.__qualname__}; "
             "only @lm functions may yield (their chunks are joined into the result)"
@@ -415,7 +454,7 @@ def _decorate(
     binder = _make_binder(fn, is_method)
     if kind == "lm":
         wrapper = _instrument_lm(component, fn, binder)
-    elif inspect.iscoroutinefunction(fn):
+    elif is_async_callable(fn):
         wrapper = _instrument_async(component, fn, binder)
     else:
         wrapper = _instrument_sync(component, fn, binder)

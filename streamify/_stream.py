@@ -93,11 +93,12 @@ class StreamSpec:
 class _ListenerSlot:
     """A listener template of one call plus what the call learned about it."""
 
-    __slots__ = ("done", "matched", "template")
+    __slots__ = ("done", "followed", "matched", "template")
 
     def __init__(self, template: StreamListener) -> None:
         self.template = template
         self.done = False  # an occurrence completed and reuse is not allowed
+        self.followed = False  # it followed at least one module call
         self.matched: Optional[Component] = None  # auto-matched module (by declared outputs)
 
 
@@ -122,6 +123,7 @@ class StreamCall:
         "_end_hooks",
         "_start_hooks",
         "channel",
+        "modules_seen",
         "slots",
         "streamed",
         "strict",
@@ -134,6 +136,8 @@ class StreamCall:
         self.streamed = False  # some listener produced a chunk
         self.timed_out: Optional[str] = None
         self.slots = [_ListenerSlot(listener) for listener in spec.listeners]
+        # name -> declared outputs of the modules whose LM calls this call's listeners saw
+        self.modules_seen: dict[str, tuple[str, ...]] = {}
         provider = spec.provider
         self._start_hooks = {kind: getattr(provider, hook) for kind, hook in _START_HOOKS.items()}
         self._end_hooks = {kind: getattr(provider, hook) for kind, hook in _END_HOOKS.items()}
@@ -207,10 +211,12 @@ class StreamCall:
         if module_frame is None:
             return None
         instance = module_frame.instance
+        self.modules_seen[instance.name] = instance.outputs
         listeners = []
         for slot in self.slots:
             if not _follows(slot, instance) or slot.done:  # _follows may refuse ambiguity
                 continue
+            slot.followed = True
             template = slot.template
             listener = template.copy()
             field_format = template.field_format
@@ -221,6 +227,18 @@ class StreamCall:
             )
             listeners.append((slot, listener))
         return LMSink(self, listeners) if listeners else None
+
+    def check_listeners_followed(self) -> None:
+        """At the end of a successful call: a listener that never followed a module is a
+        silent failure (a typo in the field or module name, a module without ``outputs=``);
+        say so on the ``streamify`` logger, or raise ``ValueError`` in strict mode."""
+        for slot in self.slots:
+            if slot.followed:
+                continue
+            message = _never_followed(slot.template, self.modules_seen)
+            if self.strict:
+                raise ValueError(message)
+            logger.warning("%s", message)
 
     # ------------------------------------------------------------------ stopping
     async def stop(self, producer: asyncio.Task[Any]) -> None:
@@ -256,6 +274,29 @@ def report_after_stop(producer: asyncio.Task[Any]) -> None:
         raise exc
     if exc is not None and not isinstance(exc, asyncio.CancelledError):
         logger.error("the streamed program raised after its consumer had left", exc_info=exc)
+
+
+def _never_followed(listener: StreamListener, seen: dict[str, tuple[str, ...]]) -> str:
+    field = listener.signature_field_name
+    if listener.predict is not None:
+        target = f"predict={getattr(listener.predict, '__qualname__', listener.predict)!r}"
+    elif listener.predict_name is not None:
+        target = f"predict_name={listener.predict_name!r}"
+    else:
+        target = "a module declaring that output in @module(outputs=...)"
+    if seen:
+        modules = ", ".join(
+            f"{name!r} (outputs: {', '.join(outputs) if outputs else 'none declared'})"
+            for name, outputs in seen.items()
+        )
+        what = f"modules that made LM calls: {modules}"
+    else:
+        what = "no LM call ran inside a @module"
+    return (
+        f"StreamListener({field!r}) streamed nothing: the call ended and it never followed "
+        f"{target}; {what}. Check the field and module names, or declare the field with "
+        "@module(outputs=...)"
+    )
 
 
 def _follows(slot: _ListenerSlot, instance: Component) -> bool:
@@ -423,6 +464,8 @@ def outcome(
             raise TimeoutError(call.timed_out)
         raise asyncio.CancelledError()
     result = result_of(producer)  # the program's exception, the same object, if it raised
+    if call.slots:
+        call.check_listeners_followed()
     if include_final or not call.streamed:
         return Prediction.from_value(result)
     return None
@@ -455,7 +498,16 @@ async def astream(spec: StreamSpec, args: Any, kwargs: Any) -> AsyncGenerator[An
         if not producer.done():
             await asyncio.wait((producer,))
         delivered = True
-        final = outcome(call, producer, spec.include_final)
+        try:
+            final = outcome(call, producer, spec.include_final)
+        except StopAsyncIteration as exc:
+            # An async generator cannot raise StopAsyncIteration (it would read as the normal
+            # end of the stream, with no Prediction): Python would turn it into a bare
+            # RuntimeError.  Say what happened instead; the original is the cause.
+            raise RuntimeError(
+                "the program raised StopAsyncIteration, which cannot travel through the "
+                "async stream (it would look like a normal end); it is this error's __cause__"
+            ) from exc
         if final is not None:
             yield final
     finally:

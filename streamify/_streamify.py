@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import math
+import threading
 from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import Any, Callable, Literal, Optional, TypeVar, Union, overload
 
 from typing_extensions import ParamSpec
 
 from ._callbacks import StatusMessageProvider
-from ._instrument import component_of
+from ._instrument import component_of, is_async_callable
 from ._stream import StreamSpec, astream
 from ._sync import sync_stream
 
@@ -19,15 +21,6 @@ __all__ = ("streamify",)
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _is_async_callable(obj: Any) -> bool:
-    while isinstance(obj, functools.partial):
-        obj = obj.func
-    if inspect.iscoroutinefunction(obj):
-        return True
-    call = getattr(obj, "__call__", None)  # noqa: B004 - callable objects with async __call__
-    return inspect.iscoroutinefunction(call)
 
 
 def _describe(obj: Any) -> str:
@@ -64,14 +57,14 @@ def _check_program(program: Any, is_async_program: bool) -> tuple[Callable[..., 
         acall = getattr(program, "acall", None)
         if acall is not None and callable(acall):
             return acall, True
-        if not _is_async_callable(program):
+        if not is_async_callable(program):
             raise TypeError(
                 f"is_async_program=True, but {_describe(program)} is neither an async callable "
                 "nor an object with an async acall(); drop the flag to run a sync program in a "
                 "worker thread"
             )
         return program, True
-    return program, _is_async_callable(program)
+    return program, is_async_callable(program)
 
 
 def _check_listeners(stream_listeners: Any) -> tuple[Any, ...]:
@@ -119,13 +112,31 @@ def _modules_of(obj: Any) -> list[Any]:
     return found
 
 
-def _check_ambiguity(listeners: tuple[Any, ...], program: Any) -> None:
-    """Refuse, when wrapping, an automatic listener that two of the program's modules match."""
+def _check_listener_targets(listeners: tuple[Any, ...], program: Any) -> None:
+    """Refuse, when wrapping, what the program's visible modules show to be wrong.
+
+    The visible modules are the ``@module`` methods of the program's class (or the program
+    itself, if it is one).  An automatic listener that two of them match is ambiguous.  A
+    field or ``predict_name`` that none of them has, but that is one typo away from one they
+    have, is refused with the likely fix.  Anything else may be produced by a module the
+    program reaches some other way; a listener that then never follows any module is reported
+    when the call ends (see ``StreamCall.check_listeners_followed``).
+    """
     modules = _modules_of(program)
+    own = component_of(program)
+    if own is not None and own.kind == "module":
+        modules.append(own)
+    if not modules:
+        return
+    declared = sorted({field for m in modules for field in m.outputs})
+    names = sorted({m.name for m in modules})
     for listener in listeners:
-        if listener.predict is not None or listener.predict_name is not None:
-            continue
         field = listener.signature_field_name
+        if listener.predict_name is not None:
+            _refuse_typo("predict_name", listener.predict_name, names, field)
+            continue
+        if listener.predict is not None:
+            continue
         producing = sorted({m.name for m in modules if field in m.outputs})
         if len(producing) > 1:
             raise ValueError(
@@ -133,6 +144,19 @@ def _check_ambiguity(listeners: tuple[Any, ...], program: Any) -> None:
                 f"({', '.join(map(repr, producing))}); pass predict= or predict_name= to "
                 "choose one"
             )
+        if not producing:
+            _refuse_typo("signature_field_name", field, declared, field)
+
+
+def _refuse_typo(what: str, value: str, known: list[str], field: str) -> None:
+    if value in known:
+        return
+    close = difflib.get_close_matches(value, known, n=1, cutoff=0.75)
+    if close:
+        raise ValueError(
+            f"StreamListener({field!r}): no module of the program has {what} {value!r}; "
+            f"did you mean {close[0]!r}? (known: {', '.join(map(repr, known))})"
+        )
 
 
 def _check_predict(listener: Any) -> None:
@@ -179,9 +203,14 @@ def _check_timeout(value: Any, name: str) -> Optional[float]:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} takes seconds as a number or None, got {type(value).__name__}")
-    if not value > 0 or math.isnan(value):
+    if not value > 0:  # NaN included
         raise ValueError(f"{name} must be > 0 seconds (or None for no limit), got {value}")
-    return float(value)
+    seconds = float(value) if value < threading.TIMEOUT_MAX else math.inf
+    if seconds >= threading.TIMEOUT_MAX:
+        # inf, or longer than the platform's clocks can wait (about 292 years): no limit,
+        # the same in both consumers (a thread cannot wait that long without OverflowError).
+        return None
+    return seconds
 
 
 def _check_bool(value: Any, name: str) -> bool:
@@ -283,7 +312,7 @@ def streamify(
     else:
         provider = status_message_provider
     listeners = _check_listeners(stream_listeners)
-    _check_ambiguity(listeners, program)
+    _check_listener_targets(listeners, program)
     include_final = _check_bool(
         include_final_prediction_in_output_stream, "include_final_prediction_in_output_stream"
     )

@@ -36,7 +36,7 @@ from typing_extensions import ParamSpec
 from ._limiter import ThreadLimiter, set_worker_slot
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Coroutine
 
 __all__ = ("IDLE_SECONDS", "asyncify", "run_sync")
 
@@ -194,7 +194,9 @@ async def run_sync(
             limiter.release()
 
 
-def asyncify(fn: Callable[P, R], *, limit: Optional[int] = None) -> Callable[P, Awaitable[R]]:
+def asyncify(
+    fn: Callable[P, R], *, limit: Optional[int] = None
+) -> Callable[P, Coroutine[Any, Any, R]]:
     """Wrap a sync callable so that awaiting it runs it in a worker thread.
 
     The thread sees the caller's ``contextvars`` (a copy taken at each call).  At most

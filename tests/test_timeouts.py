@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from streamify import emit, emit_sync, streamify
+from streamify._channel import Channel
 
 
 async def test_timeout_cancels_a_stuck_async_program_and_raises_timeout_error() -> None:
@@ -47,15 +48,29 @@ async def test_idle_timeout_cancels_the_program_when_no_item_comes() -> None:
     assert stopped.is_set()
 
 
-def test_sync_consumer_timeouts_cancel_a_sync_program() -> None:
-    release = threading.Event()
+def test_sync_consumer_idle_timeout_stops_a_sync_program_at_its_next_emit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The program waits for a hand-off that comes once the consumer has given up (when the
+    # stream closes its read side), then emits: that emit is where it must stop.
+    gave_up = threading.Event()
     stopped = threading.Event()
+    reached: list[str] = []
+    close_read = Channel.close_read
+
+    def close_read_and_signal(self: Channel[Any]) -> None:
+        close_read(self)
+        gave_up.set()
+
+    monkeypatch.setattr(Channel, "close_read", close_read_and_signal)
 
     def program() -> None:
         try:
             emit_sync("first")
-            release.wait(5)
+            assert gave_up.wait(10), "the consumer never timed out"
+            reached.append("after the timeout")
             emit_sync("stopped here")  # the cancellation point
+            reached.append("not stopped")
         finally:
             stopped.set()
 
@@ -63,9 +78,9 @@ def test_sync_consumer_timeouts_cancel_a_sync_program() -> None:
     with pytest.raises(TimeoutError, match="idle_timeout"):
         for item in streamify(program, idle_timeout=0.05, async_streaming=False)():
             received.append(item)
-    release.set()
     assert received == ["first"]
     assert stopped.is_set()
+    assert reached == ["after the timeout"]
 
 
 def test_sync_consumer_whole_run_timeout() -> None:
