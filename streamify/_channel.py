@@ -40,9 +40,11 @@ Invariants
        take an item, it only waits for one.
     7. A thread never blocks in the channel while holding a thread-limit slot: the blocking
        waits (``put_blocking`` on a full buffer, ``wait_readable_blocking``) lend the slot of
-       the ``asyncify`` call they run in for the wait (see ``_limiter``), after releasing the
+       the ``asyncify`` call they run in for the wait (see ``_jobs``), after releasing the
        channel's lock and before taking it again, so the lock is never held across a wait for
-       a slot.
+       a slot.  A blocking wait of a cancelled job raises ``CancelledError``, and cancelling
+       the job wakes the wait (``_wake_blocked_threads``: every blocked thread is woken and
+       un-announced, as on close, and those not cancelled re-announce and sleep again).
 """
 
 from __future__ import annotations
@@ -50,10 +52,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from typing import Generic, NamedTuple, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Generic, NamedTuple, Optional, TypeVar, Union
 
 from ._exceptions import StreamClosedError
-from ._limiter import lend_slot, reclaim_slot
+from ._jobs import current_job
+
+if TYPE_CHECKING:
+    from ._jobs import Job
 
 _get_ident = threading.get_ident
 
@@ -247,24 +252,46 @@ class Channel(Generic[T]):
             lock.release()
             return
         lock.release()
-        lent = lend_slot()  # invariant 7: no slot held while blocked
+        job = current_job()
+        if job is None:
+            with lock:
+                self._put_waiting_locked(item, None)
+            return
+        lent = job.lend()  # invariant 7: no slot held while blocked
+        job.waiting_on(self._wake_blocked_threads)
         try:
             with lock:
-                while len(self._items) >= self._limit:
-                    if self._limit < 0:
-                        self._raise_closed()
-                    # Announce, then re-check (invariant 3): the consumer pops without the lock.
-                    self._thread_waiting += 1
-                    self.producers_waiting += 1
-                    if len(self._items) < self._capacity:
-                        self._thread_waiting -= 1
-                        self.producers_waiting -= 1
-                        break
-                    self._space.wait()  # the waker un-announces us
-                self._append_locked(item)
+                self._put_waiting_locked(item, job)
         finally:
+            job.waiting_on(None)
             if lent:
-                reclaim_slot()
+                job.reclaim()
+
+    def _put_waiting_locked(self, item: T, job: Optional[Job]) -> None:
+        while len(self._items) >= self._limit:
+            if self._limit < 0:
+                self._raise_closed()
+            if job is not None and job.cancelled:
+                raise asyncio.CancelledError()
+            # Announce, then re-check (invariant 3): the consumer pops without the lock.
+            self._thread_waiting += 1
+            self.producers_waiting += 1
+            if len(self._items) < self._capacity:
+                self._thread_waiting -= 1
+                self.producers_waiting -= 1
+                break
+            self._space.wait()  # the waker un-announces us
+        self._append_locked(item)
+
+    def _wake_blocked_threads(self) -> None:
+        """Wake every thread blocked in this channel so that each re-checks (a job of one of
+        them was cancelled)."""
+        with self._lock:
+            self.producers_waiting -= self._thread_waiting
+            self._thread_waiting = 0
+            self._space.notify_all()
+            if self._thread_consumer is not None:
+                self._thread_consumer.notify_all()
 
     # ------------------------------------------------------------------ wake-ups
     def _wake_consumer_locked(self) -> None:
@@ -355,7 +382,11 @@ class Channel(Generic[T]):
         with self._lock:
             if self._items or self.write_closed:
                 return True
-        lent = lend_slot()  # invariant 7: no slot held while blocked
+        job = current_job()
+        lent = False
+        if job is not None:
+            lent = job.lend()  # invariant 7: no slot held while blocked
+            job.waiting_on(self._wake_blocked_threads)
         try:
             with self._lock:
                 if self._items or self.write_closed:
@@ -365,14 +396,23 @@ class Channel(Generic[T]):
                     condition = self._thread_consumer = threading.Condition(self._lock)
                 self._sleeper = condition
                 try:
-                    return condition.wait_for(
-                        lambda: bool(self._items) or self.write_closed, timeout
-                    )
+
+                    def ready() -> bool:
+                        cancelled = job is not None and job.cancelled
+                        return bool(self._items) or self.write_closed or cancelled
+
+                    if not condition.wait_for(ready, timeout):
+                        return False
                 finally:
                     self._sleeper = None
+                if job is not None and job.cancelled and not self._items:
+                    raise asyncio.CancelledError()
+                return True
         finally:
-            if lent:
-                reclaim_slot()
+            if job is not None:
+                job.waiting_on(None)
+                if lent:
+                    job.reclaim()
 
     # ------------------------------------------------------------------ closing
     def close_write(self) -> None:

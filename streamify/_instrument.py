@@ -46,6 +46,17 @@ def new_call_id() -> str:
     return f"{_PREFIX}-{next(_counter):x}"
 
 
+def _new_prefix_after_fork() -> None:
+    # A forked child would otherwise continue the parent's ids: same prefix, same counter.
+    global _PREFIX, _counter
+    _PREFIX = os.urandom(4).hex()
+    _counter = itertools.count(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_prefix_after_fork)
+
+
 class Component:
     """What an instrumented function is: passed to callbacks and providers as ``instance``.
 

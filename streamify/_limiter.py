@@ -10,7 +10,7 @@ Invariants
     1. **Waiting on a stream never holds a slot.**  A worker thread that blocks in a stream's
        channel (a producer waiting for space, a sync consumer waiting for an item, a sync
        consumer waiting for the program it closed) *lends* its slot for the duration of the
-       wait (:func:`lend_slot`) and takes one again before it goes on (:func:`reclaim_slot`).
+       wait and takes one again before it goes on (see ``_jobs``).
        The stream's progress may need a slot (a consumer that calls an ``asyncify`` function
        per item, a nested stream): it can always get the one the waiting thread lent.
     2. **A stream's own sync program takes no slot at all.**  It is the producer of a stream
@@ -32,7 +32,7 @@ import weakref
 from collections import deque
 from typing import Optional, Union
 
-__all__ = ("ThreadLimiter", "lend_slot", "reclaim_slot", "set_worker_slot")
+__all__ = ("ThreadLimiter",)
 
 _Waiter = Union["tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]", threading.Event]
 
@@ -132,41 +132,6 @@ def _wake(future: asyncio.Future[None]) -> None:
 
 
 _limiters: weakref.WeakSet[ThreadLimiter] = weakref.WeakSet()
-
-
-# ---------------------------------------------------------------------------- slot lending
-class _SlotState(threading.local):
-    limiter: Optional[ThreadLimiter] = None  # the slot this worker thread runs under
-    lent = False
-
-
-_state = _SlotState()
-
-
-def set_worker_slot(limiter: Optional[ThreadLimiter]) -> None:
-    """Record (in the worker thread) the limiter whose slot the current job holds."""
-    _state.limiter = limiter
-    _state.lent = False
-
-
-def lend_slot() -> bool:
-    """Before a blocking wait on a stream: give this thread's slot back, if it holds one."""
-    state = _state
-    limiter = state.limiter
-    if limiter is None or state.lent:
-        return False
-    state.lent = True
-    limiter.release()
-    return True
-
-
-def reclaim_slot() -> None:
-    """After the wait: take a slot again before running more of the job's code."""
-    state = _state
-    limiter = state.limiter
-    if limiter is not None and state.lent:
-        limiter.acquire_blocking()
-        state.lent = False
 
 
 def _after_fork_in_child() -> None:

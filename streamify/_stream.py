@@ -27,6 +27,7 @@ from ._callbacks import StatusMessageProvider, handle_listener_failure, logger
 from ._channel import Channel
 from ._context import CURRENT_STREAM, current_settings, override_settings
 from ._instrument import component_of
+from ._jobs import current_job
 from ._messages import Prediction, StreamResponse, status_message
 from ._workers import run_sync
 
@@ -161,7 +162,12 @@ class StreamCall:
             channel.put_blocking(item)
 
     def checkpoint_sync(self) -> None:
+        """An instrumented sync call: where a stopped run, or a cancelled worker job (see
+        ``_jobs``), makes the thread raise."""
         if self.channel.stopped:
+            raise asyncio.CancelledError()
+        job = current_job()
+        if job is not None and job.cancelled:
             raise asyncio.CancelledError()
 
     async def checkpoint_async(self) -> None:

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from ._callbacks import logger
 from ._channel import Channel, EndOfStream, WouldBlock
-from ._limiter import lend_slot, reclaim_slot
+from ._jobs import current_job
 from ._loop_thread import LoopThread, loop_for_sync_stream
 from ._stream import Fatal, StreamSpec, outcome, report_after_stop, result_of, start_call
 
@@ -137,12 +137,16 @@ class _ProducerSide:
         """Block until the producer task has finished (the channel's end came first)."""
         if self.done.is_set():
             return
-        lent = lend_slot()
+        job = current_job()
+        if job is None:
+            self.done.wait()
+            return
+        lent = job.lend()
         try:
             self.done.wait()
         finally:
             if lent:
-                reclaim_slot()
+                job.reclaim()
 
     def stop(self, delivered: bool, *, wait: bool) -> None:
         """Cancel the producer side; wait for it unless ``wait`` is false (see docstring)."""

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from typing_extensions import ParamSpec
 
-from ._limiter import ThreadLimiter, set_worker_slot
+from ._jobs import Job, set_current_job
+from ._limiter import ThreadLimiter
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -52,7 +53,7 @@ _Job = tuple[
     dict[str, Any],
     asyncio.AbstractEventLoop,
     "asyncio.Future[Any]",
-    Optional[ThreadLimiter],
+    Job,
 ]
 
 _idle: list[_Worker] = []
@@ -78,18 +79,18 @@ class _Worker(threading.Thread):
                 return
             if job is None:
                 return
-            context, fn, args, kwargs, loop, future, limiter = job
+            context, fn, args, kwargs, loop, future, state = job
             del job
-            set_worker_slot(limiter)
+            set_current_job(state)
             try:
                 result = context.run(fn, *args, **kwargs)
             except BaseException as exc:  # delivered to the awaiting task as is
-                set_worker_slot(None)
+                set_current_job(None)
                 _deliver(loop, future, None, exc)
             else:
-                set_worker_slot(None)
+                set_current_job(None)
                 _deliver(loop, future, result, None)
-            del context, fn, args, kwargs, loop, future, limiter
+            del context, fn, args, kwargs, loop, future, state
             with _idle_lock:
                 _idle.append(self)
 
@@ -161,15 +162,17 @@ async def run_sync(
 
     ``limiter`` is the thread limit the call counts against (``None``: none, which is how a
     stream runs its own sync program).  A cancelled caller keeps waiting until the thread has
-    returned, then raises ``CancelledError``; ``on_cancel`` is called (once, on the loop) when
-    the first cancellation arrives, so that the caller can ask the thread to stop.
+    returned, then raises ``CancelledError``.  The first cancellation cancels the job (its
+    thread raises at its next blocking wait on a stream or instrumented call, see ``_jobs``)
+    and calls ``on_cancel``, so that the caller can stop more than the job.
     """
     loop = asyncio.get_running_loop()
     if limiter is not None:
         await limiter.acquire()
     try:
         future: asyncio.Future[R] = loop.create_future()
-        _submit((contextvars.copy_context(), fn, args, kwargs, loop, future, limiter))
+        job = Job(limiter)
+        _submit((contextvars.copy_context(), fn, args, kwargs, loop, future, job))
         cancelled = False
         while True:
             try:
@@ -177,8 +180,10 @@ async def run_sync(
                 result = await asyncio.shield(future)
                 break
             except asyncio.CancelledError:
-                if not cancelled and on_cancel is not None:
-                    on_cancel()
+                if not cancelled:
+                    job.cancel()
+                    if on_cancel is not None:
+                        on_cancel()
                 if future.done():
                     if future.cancelled():
                         raise

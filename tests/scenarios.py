@@ -252,7 +252,10 @@ def _run_sync_stream_in_both_consumers() -> None:
 
 
 def fork_after_streaming_gives_the_child_a_working_pool() -> None:
+    from streamify._instrument import new_call_id
+
     _run_sync_stream_in_both_consumers()  # the parent now has idle workers and a loop thread
+    parent_prefix = new_call_id().split("-")[0]
     pid = os.fork()
     if pid == 0:  # the child
         code = 1
@@ -263,6 +266,9 @@ def fork_after_streaming_gives_the_child_a_working_pool() -> None:
                 _run_sync_stream_in_both_consumers()
                 done.set()
 
+            from streamify._instrument import new_call_id
+
+            assert new_call_id().split("-")[0] != parent_prefix, "the child reuses call ids"
             watchdog = threading.Thread(target=check, daemon=True)
             watchdog.start()
             code = 0 if done.wait(WAIT) else 3
@@ -379,3 +385,63 @@ def event_loops_are_not_kept_alive_by_the_thread_limit() -> None:
     gc.collect()
     alive = [ref for ref in refs if ref() is not None]
     assert not alive, f"{len(alive)} event loops outlived asyncio.run"
+
+
+# -- 3b. the loop ends while an async program's asyncify call is blocked on the stream ---------
+def loop_end_with_an_asyncify_emitter_blocked_on_the_stream_returns() -> None:
+    stopped = threading.Event()
+
+    def emitter() -> None:
+        try:
+            while True:
+                emit_sync("x")
+        finally:
+            stopped.set()
+
+    async def program() -> None:
+        await asyncify(emitter)()
+
+    async def main() -> None:
+        stream = wrap(program, buffer_size=1)()
+        _kept.append(stream)
+        await stream.__anext__()
+
+    asyncio.run(main())
+    _wait(stopped, "the asyncify thread stopped when the loop ended")
+
+
+def cancelled_asyncify_call_blocked_on_a_full_buffer_raises_in_its_thread() -> None:
+    # asyncio.wait_for inside the program cancels one asyncify call; only that call's thread
+    # stops (at its blocked emit), the stream goes on.
+    reached: list[str] = []
+
+    def emitter() -> None:
+        try:
+            while True:
+                emit_sync("x")
+        except asyncio.CancelledError:
+            reached.append("cancelled in the thread")
+            raise
+
+    timed_out = asyncio.Event()
+
+    async def program() -> str:
+        try:
+            await asyncio.wait_for(asyncify(emitter)(), 0.05)
+        except asyncio.TimeoutError:
+            reached.append("timed out")
+        timed_out.set()
+        await emit("after")
+        return "done"
+
+    async def main() -> list[Any]:
+        items = []
+        async for item in wrap(program, buffer_size=1)():
+            items.append(item)
+            if len(items) == 1:
+                await timed_out.wait()  # meanwhile the emitter blocks on the full buffer
+        return items
+
+    items = asyncio.run(main())
+    assert reached == ["cancelled in the thread", "timed out"], reached
+    assert items[-2] == "after" and items[-1].raw == "done"

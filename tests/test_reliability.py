@@ -307,3 +307,11 @@ async def test_strict_mode_keeps_the_tools_own_exception(caplog: pytest.LogCaptu
         [item async for item in streamify(program, strict=True)()]
     assert caught.value is original
     assert any("callback broke" in r.getMessage() for r in caplog.records)
+
+
+def test_asyncio_run_returns_while_an_asyncify_call_of_the_program_blocks_on_the_stream() -> None:
+    run_scenario("loop_end_with_an_asyncify_emitter_blocked_on_the_stream_returns")
+
+
+def test_a_cancelled_asyncify_call_blocked_on_a_full_buffer_stops_its_thread_only() -> None:
+    run_scenario("cancelled_asyncify_call_blocked_on_a_full_buffer_raises_in_its_thread")
