@@ -17,8 +17,17 @@ Two comparisons are printed:
   least any listener must do.
 
 The cost per chunk must not grow with the field: compare the two lengths of one format.
+
+A second, hostile case per format (``whitespace_run``): the field is opened with some text,
+then fed 10,000, 20,000, 40,000 and 80,000 chunks of one space each, then closed.  Chat and
+XML trim the field, so that whitespace is held back until the end marker shows it to be
+trailing; JSON streams it.  The figure is the median time of the whole stream in ms, and
+``x`` beside it is its growth over the previous length: about 2 when the cost is linear, 4
+when it is quadratic.  ``--whitespace`` measures this case only.
+
 ``run(quick)`` returns the figures as a dict for the benchmark runner (``per_chunk_us`` maps
-format and field length to the median µs per chunk through ``receive()``).
+format and field length to the median µs per chunk through ``receive()``; the hostile case
+is under ``whitespace_run``).
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ DSPY_US_PER_CHUNK = 17.9
 FORMATS = ("chat", "json", "xml")
 FIELD_TOKENS = (10_000, 40_000)
 CHUNK_CHARS = 4
+SPACE_CHUNKS = (10_000, 20_000, 40_000, 80_000)
 
 _WORDS = (
     " the", " of", " and", " to", " in", " is", " it", " for", " on", " we", " data", " ing",
@@ -125,16 +135,75 @@ def measure_case(fmt: str, tokens: int, repeats: int) -> dict[str, Any]:
     }
 
 
-def _measure_in_subprocess(fmt: str, tokens: int, repeats: int) -> dict[str, Any]:
+_OPEN = {"chat": "[[ ## answer ## ]]\nHi", "json": '{"answer": "Hi', "xml": "<answer>Hi"}
+_CLOSE = {"chat": "\n\n[[ ## completed ## ]]", "json": '"}', "xml": "\n</answer>"}
+
+
+def _time_stream(fmt: str, chunks: list[str]) -> float:
+    """Milliseconds to feed every chunk to a fresh listener and flush it."""
+    listener = StreamListener("answer", field_format=fmt)
+    feed = listener.feed
+    start = time.perf_counter_ns()
+    for chunk in chunks:
+        feed(chunk)
+    listener.flush()
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+def measure_whitespace_run(fmt: str, repeats: int) -> list[dict[str, Any]]:
+    """The hostile case in this process: the field opened, one-space chunks, the end marker."""
+    rows: list[dict[str, Any]] = []
+    previous = 0.0
+    for count in SPACE_CHUNKS:
+        chunks = [_OPEN[fmt], *[" "] * count, _CLOSE[fmt]]
+        listener = StreamListener("answer", field_format=fmt)
+        got = "".join(r.chunk for c in chunks for r in listener.feed(c))
+        got += "".join(r.chunk for r in listener.flush())
+        expected = "Hi" + " " * count if fmt == "json" else "Hi"
+        assert got == expected, f"{fmt}: the listener produced the wrong text"
+        _time_stream(fmt, chunks)  # warm-up
+        ms = statistics.median(_time_stream(fmt, chunks) for _ in range(repeats))
+        rows.append(
+            {
+                "format": fmt,
+                "space_chunks": count,
+                "ms": ms,
+                "growth_per_doubling": ms / previous if previous else None,
+            }
+        )
+        previous = ms
+    return rows
+
+
+def _in_subprocess(*args: str) -> Any:
     completed = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--case", fmt, str(tokens), str(repeats)],
+        [sys.executable, os.path.abspath(__file__), *args],
         capture_output=True,
         text=True,
     )
     if completed.returncode:
-        raise RuntimeError(f"case {fmt} {tokens} failed:\n{completed.stderr}")
-    result: dict[str, Any] = json.loads(completed.stdout)
+        raise RuntimeError(f"case {' '.join(args)} failed:\n{completed.stderr}")
+    return json.loads(completed.stdout)
+
+
+def _measure_in_subprocess(fmt: str, tokens: int, repeats: int) -> dict[str, Any]:
+    result: dict[str, Any] = _in_subprocess("--case", fmt, str(tokens), str(repeats))
     return result
+
+
+def run_whitespace(quick: bool) -> dict[str, Any]:
+    """The hostile case for every format, each in its own process."""
+    repeats = 3 if quick else 7
+    rows: list[dict[str, Any]] = []
+    for fmt in FORMATS:
+        rows += _in_subprocess("--whitespace-case", fmt, str(repeats))
+    return {
+        "python": sys.version.split()[0],
+        "repeats": repeats,
+        "space_chunks": list(SPACE_CHUNKS),
+        "what": "field opened, then N one-space chunks, then closed: ms for the whole stream",
+        "results": rows,
+    }
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -156,6 +225,7 @@ def run(quick: bool) -> dict[str, Any]:
             fmt: {str(r["field_tokens"]): r["us_per_chunk"] for r in results if r["format"] == fmt}
             for fmt in FORMATS
         },
+        "whitespace_run": run_whitespace(quick),
     }
 
 
@@ -180,12 +250,41 @@ def print_table(report: dict[str, Any]) -> None:
         )
 
 
+def print_whitespace_table(report: dict[str, Any]) -> None:
+    print(
+        f"Whitespace run (Python {report['python']}, median of {report['repeats']}): "
+        f"{report['what']}; x = growth per doubling (2 is linear, 4 quadratic)"
+    )
+    header = f"{'format':<7}" + "".join(f"{n:>19,}" for n in report["space_chunks"])
+    print(header)
+    print("-" * len(header))
+    for fmt in FORMATS:
+        cells = []
+        for row in report["results"]:
+            if row["format"] != fmt:
+                continue
+            growth = row["growth_per_doubling"]
+            cell = f"{row['ms']:.1f} ms" + (f" (x{growth:.2f})" if growth else "")
+            cells.append(f"{cell:>19}")
+        print(f"{fmt:<7}" + "".join(cells))
+
+
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--case"]:
         fmt, tokens, repeats = argv[1], int(argv[2]), int(argv[3])
         print(json.dumps(measure_case(fmt, tokens, repeats)))
         return
-    print_table(run(quick="--quick" in argv))
+    if argv[:1] == ["--whitespace-case"]:
+        print(json.dumps(measure_whitespace_run(argv[1], int(argv[2]))))
+        return
+    quick = "--quick" in argv
+    if "--whitespace" in argv:
+        print_whitespace_table(run_whitespace(quick))
+        return
+    report = run(quick)
+    print_table(report)
+    print()
+    print_whitespace_table(report["whitespace_run"])
 
 
 if __name__ == "__main__":

@@ -22,8 +22,26 @@ built-in scanners keep and a hand-written one must keep too:
 * ``reset()`` forgets everything.
 * A scanner never raises on malformed text: an LM may write anything.
 
-The cost of ``feed`` depends on the length of the chunk (plus a bounded held-back tail), never
-on how much of the field came before; that is what keeps a long field cheap to stream.
+Cost and hold-back.  What a scanner holds back between two feeds is of two kinds:
+
+* the *tail*: text the next ``feed`` reads again, put in front of the new chunk.  It is
+  bounded by the format, never by the input: shorter than the longest marker the format can
+  write, a ``{name}`` counting :data:`NAME_MAX` characters (before the first chunk, it is the
+  preamble); for JSON, at most 11 characters (an escape still undecided, ``\\ud83d\\udc0``).
+* the *store*: text held back until what follows decides its fate, but never looked at again
+  to decide it.  With ``trim``, the marker formats keep the run of whitespace that may turn
+  out to be trailing: every place in it where an end marker could begin is already ruled
+  out, and more text never rules one back in.  The JSON scanner keeps the key it is reading
+  and a listened scalar until they end.  A store may grow as long as the input makes it, but
+  it is only appended to, chunk by chunk, and read once: emitted when text follows it,
+  dropped (a key: compared) when it ends.
+
+So a ``feed`` costs O(chunk + tail), plus the text it emits or drops, and a reply of ``n``
+characters costs O(n) in total however it is split (an empty chunk costs nothing, so there
+are at most ``n`` feeds, each re-reading at most one bounded tail): never more because of
+how much of the field came before, or because a run of whitespace or marker-like text is
+long.  A hand-written scanner should keep the same shape; "bounded hold-back" means a
+bounded tail.
 
 Writing a new format is usually a :class:`MarkerFormat` with two templates, see its docstring.
 """
@@ -310,10 +328,22 @@ class _MarkerScanner(FieldScanner):
     """The shared scanner of every :class:`MarkerFormat`.
 
     State: ``_in_field`` (between a start marker and its end), ``_fresh`` (in the field, but
-    no text emitted yet, so whitespace is still leading) and ``_pending``, the held-back tail:
-    before the field, the longest end of the text that may begin the start marker; in the
-    field, trailing whitespace followed by what may begin an end marker.  ``_steady`` caches
-    "in the field, not fresh, nothing held back": the state of the fast path.
+    no text emitted yet, so whitespace is still leading), ``_pending``, the *tail* (held back
+    and read again by the next feed) and ``_space``, the *store* (held back, never read
+    again until it is emitted or dropped):
+
+    * before the field, the tail is the longest end of the text that may begin the start
+      marker (the preamble, before the first chunk) and the store is empty;
+    * in the field, the tail is the text from the first place where an end marker may still
+      begin (so it is shorter than the longest end marker) and, with ``trim``, the store is
+      the run of whitespace right before the tail (or at the end of the text, when there is
+      no tail), as a list of the pieces it arrived in.  Every place in that run where an end
+      marker could begin has already been ruled out, and more text never rules a place back
+      in, so the run is not scanned again: it is appended to, then emitted once when
+      non-whitespace follows it, or dropped when the field ends right after it.
+
+    ``_steady`` caches "in the field, not fresh, nothing held back": the state of the fast
+    path.
     """
 
     __slots__ = (
@@ -323,6 +353,7 @@ class _MarkerScanner(FieldScanner):
         "_pending",
         "_preamble",
         "_single_trigger",
+        "_space",
         "_start",
         "_start0",
         "_steady",
@@ -339,12 +370,14 @@ class _MarkerScanner(FieldScanner):
         self._single_trigger = spec.single_trigger
         self._trigger_re = spec.trigger_re
         self._pending = spec.preamble
+        self._space: list[str] = []
         self._in_field = False
         self._fresh = False
         self._steady = False
 
     def reset(self) -> None:
         self._pending = self._preamble
+        self._space = []
         self._in_field = False
         self._fresh = False
         self._steady = False
@@ -361,8 +394,8 @@ class _MarkerScanner(FieldScanner):
                 return _EMPTY
             if not self._in_field or self._fresh:
                 return self._scan(text)
-        # Fast path: in the field and past its leading whitespace.  What was held back is
-        # whitespace, then possibly the beginning of an end marker, which has a trigger.
+        # Fast path: in the field and past its leading whitespace.  A tail begins with a
+        # trigger, so when ``text`` has none, only the whitespace store may be held back.
         trigger = self._single_trigger
         if trigger:
             if trigger in text:
@@ -373,16 +406,31 @@ class _MarkerScanner(FieldScanner):
             self._steady = True
             return [(text, False)]
         body = text.rstrip()
-        if len(body) == len(text):
+        cut = len(body)
+        if cut == len(text):
+            if self._space:
+                text = self._take_space(text)
             self._steady = True
             return [(text, False)]
-        self._pending = text[len(body) :]  # trailing whitespace: wait for what follows
         self._steady = False
-        return [(body, False)] if body else _EMPTY
+        if not cut:
+            self._space.append(text)  # whitespace only: it may still turn out trailing
+            return _EMPTY
+        if self._space:
+            body = self._take_space(body)
+        self._space.append(text[cut:])  # trailing whitespace: wait for what follows
+        return [(body, False)]
+
+    def _take_space(self, text: str) -> str:
+        """Empty the whitespace store, returning its text followed by ``text``."""
+        space = self._space
+        space.append(text)
+        self._space = []
+        return "".join(space)
 
     def _scan(self, text: str) -> list[Piece]:
         out = self._scan_pieces(text)
-        self._steady = self._in_field and not self._fresh and not self._pending
+        self._steady = self._in_field and not self._fresh and not self._pending and not self._space
         return out
 
     def _scan_pieces(self, text: str) -> list[Piece]:
@@ -407,18 +455,31 @@ class _MarkerScanner(FieldScanner):
             index, end = self._find_end(text, pos)
             if end >= 0:
                 body = text[pos:index]
-                out.append((body.rstrip() if self._trim else body, True))
+                if self._trim:
+                    body = body.rstrip()
+                    if not body:
+                        self._space = []  # trailing whitespace: dropped
+                    elif self._space:
+                        body = self._take_space(body)
+                out.append((body, True))
                 self._in_field = False
                 pos = index  # the end marker may be the start of the next occurrence
                 continue
             cut = len(text) if index < 0 else index
             body = text[pos:cut]
+            self._pending = text[cut:]
             if self._trim:
                 kept = body.rstrip()
-                self._pending = body[len(kept) :] + text[cut:]
+                if not kept:
+                    if body:
+                        self._space.append(body)  # more whitespace: still maybe trailing
+                    return out
+                trailing = body[len(kept) :]
+                if self._space:
+                    kept = self._take_space(kept)
+                if trailing:
+                    self._space.append(trailing)
                 body = kept
-            else:
-                self._pending = text[cut:]
             if body:
                 out.append((body, False))
             return out
@@ -464,9 +525,16 @@ class _MarkerScanner(FieldScanner):
     def finish(self) -> Sequence[Piece]:
         out: Sequence[Piece] = _EMPTY
         if self._in_field:
-            # What is held back never became an end marker: it is field text.
-            body = self._pending  # (while ``_fresh``, nothing is held back)
-            out = [(body.rstrip() if self._trim else body, True)]
+            # What is held back never became an end marker: it is field text, but trailing
+            # whitespace is trimmed.  (While ``_fresh``, nothing is held back.)
+            body = self._pending
+            if self._trim:
+                body = body.rstrip()
+                if not body:
+                    self._space = []
+                elif self._space:
+                    body = self._take_space(body)
+            out = [(body, True)]
         self.reset()
         return out
 
@@ -627,11 +695,13 @@ class _JSONScanner(FieldScanner):
         self._scalar = []
 
     def feed(self, text: str) -> Sequence[Piece]:
+        if not text:
+            return _EMPTY  # (an undecided escape stays undecided: no need to read it again)
         if self._pending:
             text = self._pending + text
             self._pending = ""
         elif self._state == _J_TEXT and '"' not in text and "\\" not in text:
-            return [(text, False)] if text else _EMPTY
+            return [(text, False)]
         out: list[Piece] = []
         pos = 0
         size = len(text)
