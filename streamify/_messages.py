@@ -1,4 +1,12 @@
-"""The records that travel through a stream: status messages, token chunks and the result."""
+"""The records that travel through a stream: status messages, token chunks and the result.
+
+Invariant of :class:`Prediction`: wrapping a program's return value never fails, whatever the
+value.  :meth:`Prediction.from_value` catches what the value's own code raises while its keys
+become field names (a key's ``str()``, a mapping's ``items()``), takes any name as a field
+(``self`` included), and never lets one key's value replace another's; and the value itself,
+every key included, is always :attr:`Prediction.raw`.  So a program's result always reaches
+the consumer as a ``Prediction``; only its fields can be fewer than the mapping's keys.
+"""
 
 from __future__ import annotations
 
@@ -73,24 +81,44 @@ class Prediction:
     prediction itself).  A field called ``raw`` is still reachable as ``p["raw"]``.
     """
 
-    __slots__ = ("_fields", "_raw")
+    __slots__ = ("_complete", "_fields", "_raw")
     _fields: dict[str, Any]
     _raw: Any
+    _complete: bool  # the fields hold all of ``raw`` (see ``from_value``)
 
-    def __init__(self, **fields: Any) -> None:
+    def __init__(self, /, **fields: Any) -> None:  # positional-only: a field may be "self"
         object.__setattr__(self, "_fields", fields)
         object.__setattr__(self, "_raw", _MISSING)
+        object.__setattr__(self, "_complete", True)
 
     @classmethod
     def from_value(cls, value: Any) -> Prediction:
-        """Wrap a program's return value, keeping it reachable as ``.raw``."""
+        """Wrap a program's return value, keeping it reachable as ``.raw``; never raises.
+
+        A ``Prediction`` is returned as is.  Any other value ``v`` gives a prediction with
+        ``raw is v``, and, when ``v`` is a mapping, one field per key, in the mapping's order:
+
+        * a ``str`` key is a field of that name (a ``str`` subclass, such as a ``StrEnum``
+          member, by its string value, as ``json.dumps`` writes it): ``{"self": 1}`` gives
+          ``p["self"] == 1``;
+        * any other key is a field named ``str(key)`` (``{1: "a"}`` gives ``p["1"] == "a"``),
+          unless that name is already taken, by a ``str`` key anywhere in the mapping or by an
+          earlier key, or ``str(key)`` raises.  Such a key is not a field, and no value is
+          lost: ``{1: "a", "1": "b"}`` has the field ``"1"`` equal to ``"b"``, and ``"a"`` is
+          ``p.raw[1]``.
+
+        A mapping whose items cannot be read (its ``items()`` raises) gives no fields.
+        """
         if isinstance(value, Prediction):
             return value
         fields: dict[str, Any] = {}
+        complete = False
         if isinstance(value, Mapping):
-            fields = {str(key): item for key, item in value.items()}
-        prediction = cls(**fields)
+            fields, complete = _mapping_fields(value)
+        prediction: Prediction = object.__new__(cls)  # not cls(**fields): it takes any names
+        object.__setattr__(prediction, "_fields", fields)
         object.__setattr__(prediction, "_raw", value)
+        object.__setattr__(prediction, "_complete", complete)
         return prediction
 
     @property
@@ -143,7 +171,7 @@ class Prediction:
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{key}={value!r}" for key, value in self._fields.items())
-        if self._raw is not _MISSING and not isinstance(self._raw, Mapping):
+        if self._raw is not _MISSING and not self._complete:
             inner = f"raw={self._raw!r}" + (f", {inner}" if inner else "")
         return f"Prediction({inner})"
 
@@ -162,6 +190,35 @@ class Prediction:
     def toDict(self) -> dict[str, Any]:
         """A plain ``dict`` of the fields (DSPy's name for it)."""
         return dict(self._fields)
+
+
+def _mapping_fields(mapping: Mapping[Any, Any]) -> tuple[dict[str, Any], bool]:
+    """The fields of a mapping result (see ``Prediction.from_value``), and whether every key
+    became a field."""
+    try:
+        pairs = list(mapping.items())
+        str_names = {str.__str__(key) for key, _ in pairs if isinstance(key, str)}
+    except Exception:  # a broken mapping: the result still arrives, as .raw
+        return {}, False
+    fields: dict[str, Any] = {}
+    complete = True
+    for key, item in pairs:
+        if isinstance(key, str):
+            name = str.__str__(key)
+        else:
+            try:
+                name = str(key)
+            except Exception:
+                complete = False
+                continue
+            if name in str_names:
+                complete = False
+                continue
+        if name in fields:  # two keys of one name (str subclasses with their own __eq__, ...)
+            complete = False
+            continue
+        fields[name] = item
+    return fields, complete
 
 
 # A registered (not inherited) Mapping: ``isinstance(x, Prediction)`` stays a plain type check,

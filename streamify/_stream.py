@@ -438,6 +438,9 @@ def result_of(producer: asyncio.Task[Any]) -> Any:
     return result
 
 
+_running: set[asyncio.Task[Any]] = set()
+
+
 def start_call(
     spec: StreamSpec, args: Any, kwargs: Any, loop: asyncio.AbstractEventLoop
 ) -> tuple[StreamCall, asyncio.Task[Any]]:
@@ -446,6 +449,12 @@ def start_call(
     channel: Channel[Any] = Channel(spec.buffer_size, loop, _get_ident())
     call = StreamCall(spec, channel, strict)
     producer = loop.create_task(_produce(call, spec, args, kwargs))
+    # asyncio holds tasks weakly: a stream dropped in a reference cycle would take its pending
+    # producer task down with it ("Task was destroyed but it is pending"), and the program
+    # with it, uncleanly.  Running producers are held here until they finish, so the cycle's
+    # collection finalizes the consumer generator, whose close stops the program.
+    _running.add(producer)
+    producer.add_done_callback(_running.discard)
     if spec.timeout is not None:
         handle = loop.call_later(spec.timeout, _expire, call, producer, spec.timeout)
         producer.add_done_callback(lambda _: handle.cancel())

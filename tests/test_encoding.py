@@ -9,14 +9,19 @@ import enum
 import gc
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streamify import emit, streamify
 from streamify._encoding import (
     _Pump,
     _to_json,
@@ -30,6 +35,8 @@ from streamify._messages import Prediction, StatusMessage, StreamResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # -- a spec-following SSE parser (WHATWG HTML, "Server-sent events", event stream parsing) ------
 
@@ -96,8 +103,55 @@ def test_sse_parser_follows_the_spec() -> None:
 # -- helpers -------------------------------------------------------------------------------------
 
 
+def as_sent(value: Any) -> Any:
+    """A JSON-able value as the encoder documents sending it: every surrogate code point in a
+    string or key becomes U+FFFD; a mapping whose keys then coincide cannot be sent."""
+    if isinstance(value, str):
+        return "".join("\ufffd" if 0xD800 <= ord(char) <= 0xDFFF else char for char in value)
+    if isinstance(value, list):
+        return [as_sent(element) for element in value]
+    if isinstance(value, dict):
+        sent: dict[str, Any] = {}
+        for key, element in value.items():
+            name = as_sent(key)
+            if name in sent:
+                raise KeysCollide(name)
+            sent[name] = as_sent(element)
+        return sent
+    return value
+
+
+class KeysCollide(Exception):
+    pass
+
+
 def expected_payload(item: Any) -> dict[str, Any]:
     """The payload of an item, written out independently of the encoder."""
+    return cast("dict[str, Any]", as_sent(_fields_of(item)))
+
+
+def expected_stream(items: list[Any]) -> tuple[list[dict[str, Any]], bool]:
+    """The payloads of a response over ``items``, and whether it ends with the done marker:
+    an item that cannot be sent ends it with an error object (only its type is modelled)."""
+    payloads = []
+    for item in items:
+        try:
+            payloads.append(expected_payload(item))
+        except KeysCollide:
+            payloads.append({"type": "error", "error": "ValueError"})
+            return payloads, False
+    return payloads, True
+
+
+def without_error_message(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The payloads with an error object's message checked and left out (see expected_stream)."""
+    if payloads and payloads[-1]["type"] == "error":
+        error = payloads[-1]
+        assert "both become the JSON key" in error.pop("message")
+    return payloads
+
+
+def _fields_of(item: Any) -> dict[str, Any]:
     if isinstance(item, StatusMessage):
         return {
             "type": "status",
@@ -172,6 +226,24 @@ class Level(enum.IntEnum):
 
 class Opaque:
     pass
+
+
+def digit_limit() -> int:
+    """The interpreter's limit on the digits of an int converted to text (as ``json`` does)."""
+    limit: int = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    if not limit:
+        pytest.skip("this interpreter converts ints of any length to text")
+    return limit
+
+
+class Hooked:
+    """Handled by the ``default`` hook below, which fails on it."""
+
+
+def failing_hook(value: Any) -> Any:
+    if isinstance(value, Hooked):
+        raise KeyError("the hook failed")
+    return value  # anything else: no help (refused)
 
 
 # -- payloads ------------------------------------------------------------------------------------
@@ -351,6 +423,62 @@ def test_encode_item_refuses_a_default_that_is_not_callable() -> None:
         encode_item(1, default="str")  # type: ignore[arg-type]
 
 
+def test_an_int_json_cannot_write_is_refused_and_the_largest_it_can_is_accepted() -> None:
+    limit = digit_limit()
+    largest = 10**limit - 1  # ``limit`` digits: the most Python converts to text
+    for number in (largest, -largest):
+        assert encode_item(number)["data"] == number
+        assert json.loads(json.dumps(encode_item({number: [number]}))) == {
+            "type": "item",
+            "data": {str(number): [number]},
+        }
+    for number in (largest + 1, -(largest + 1), 10 ** (2 * limit)):
+        with pytest.raises(ValueError, match=rf"int with more than {limit} digits.*send such"):
+            encode_item([number])
+        with pytest.raises(ValueError, match=rf"mapping key with more than {limit} digits"):
+            encode_item({number: 1})
+    with pytest.raises(ValueError, match="more than"):
+        encode_item(type("Big", (int,), {})(largest + 1))  # an int subclass too
+
+
+def test_mapping_keys_that_become_one_json_key_are_refused_naming_both() -> None:
+    with pytest.raises(ValueError, match=r"its keys 1 and '1' both become the JSON key '1'"):
+        encode_item({1: "a", "1": "b"})
+    with pytest.raises(ValueError, match=r"keys True and 'true' both become the JSON key 'true'"):
+        encode_item([{True: 1, "true": 2}])
+    with pytest.raises(ValueError, match=r"both become the JSON key '\ufffd'"):
+        encode_item({chr(0xD800): 1, chr(0xDC00): 2})  # surrogates become U+FFFD
+    assert encode_item({True: 1, "True": 2})["data"] == {"true": 1, "True": 2}
+
+
+def test_a_value_nested_too_deeply_is_refused_as_a_value_error() -> None:
+    deep: Any = 1
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        encode_item(deep)
+
+
+def test_surrogates_become_replacement_characters_in_every_string_and_key() -> None:
+    text = "a\ud800\udc00b\udfff"  # five code points in Python, not an astral character
+    sent = "a\ufffd\ufffdb\ufffd"
+    data = encode_item({text: [text, Level.HIGH], "status": StatusMessage(text, text)})["data"]
+    assert data == {
+        sent: [sent, 3],
+        "status": {"message": sent, "call_id": sent, "parent_call_id": None, "event": None},
+    }
+    assert encode_item(StreamResponse(text, text, text, True, text, text)) == {
+        "type": "token",
+        "predict_name": sent,
+        "signature_field_name": sent,
+        "chunk": sent,
+        "is_last_chunk": True,
+        "call_id": sent,
+        "parent_call_id": sent,
+    }
+    assert json.loads(json.dumps(data)) == data  # json.dumps's own escapes now mean the same
+
+
 # -- framing: hostile content round-trips without forged events ----------------------------------
 
 HOSTILE_PIECES = [
@@ -377,8 +505,13 @@ HOSTILE_PIECES = [
     "\u2028",
     "\u2029",
     "\ufeff",
-    "\ud800",  # lone (high) surrogates; low ones could pair up with them into one character
-    "\udbff",
+    "\ud800",  # surrogates: sent as U+FFFD each, so that a high one followed by a low one
+    "\udbff",  # (two code points in Python) cannot arrive as one astral character
+    "\udc00",
+    "\udfff",
+    "\ud800\udc00",
+    "\udbff\udfff",
+    "\ufffd",
     '"',
     "\\",
     "\\u2028",
@@ -451,15 +584,17 @@ def test_sse_round_trips_hostile_content_without_forged_events(
         assert len(parse_sse(frame).events) == 1  # every frame is exactly one event
 
     events = parse_sse("".join(frames)).events
-    assert len(events) == len(items) + 1
-    *item_events, done = events
-    assert done.data == "[DONE]"
-    assert done.type == "message"
-    assert [json.loads(event.data) for event in item_events] == [
-        expected_payload(item) for item in items
-    ]
+    expected, complete = expected_stream(items)
+    assert len(events) == len(expected) + complete
+    item_events = events[: len(expected)]
+    if complete:
+        done = events[-1]
+        assert done.data == "[DONE]"
+        assert done.type == "message"
+    decoded = [json.loads(event.data) for event in item_events]
+    assert without_error_message(decoded) == expected
     if event_names:
-        assert [e.type for e in item_events] == [expected_payload(i)["type"] for i in items]
+        assert [e.type for e in item_events] == [payload["type"] for payload in expected]
     else:
         assert {e.type for e in events} == {"message"}
     if ids:
@@ -477,7 +612,8 @@ def test_ndjson_round_trips_hostile_content_one_object_per_line(items: list[Any]
     body = "".join(lines)
     assert all(line.endswith("\n") for line in lines)
     decoded = [json.loads(line) for line in body.splitlines()]  # the most eager line splitter
-    assert decoded == [*(expected_payload(item) for item in items), {"type": "done"}]
+    expected, complete = expected_stream(items)
+    assert without_error_message(decoded) == expected + [{"type": "done"}] * complete
     body.encode("utf-8")
     assert list(ndjson_response_sync(items)) == lines
 
@@ -505,6 +641,19 @@ def test_messages_with_fields_of_the_wrong_type_use_the_general_encoder() -> Non
             "parent_call_id": None,
         },
     ]
+
+
+def test_a_lone_high_surrogate_then_a_lone_low_one_arrive_as_two_characters_not_one() -> None:
+    text = "<\ud800\udc00>"  # two code points in Python; escaped one by one, a JSON parser
+    sent = "<\ufffd\ufffd>"  # would join them into the single character U+10000
+    items = [StatusMessage(text), StreamResponse("p", text, text, True), {text: text}]
+    for frames in (sse(items), list(ndjson_response_sync(items))):
+        for frame in frames:
+            frame.encode("utf-8")
+        status, token, item = (payload_of(frame) for frame in frames[:-1])
+        assert status["message"] == sent
+        assert token["signature_field_name"] == token["chunk"] == sent
+        assert item["data"] == {sent: sent}
 
 
 def test_non_ascii_text_stays_readable_in_the_frame() -> None:
@@ -552,53 +701,256 @@ def test_done_marker_can_be_left_out() -> None:
     assert list(ndjson_response_sync(["x"], include_done=False)) == ['{"type":"item","data":"x"}\n']
 
 
-# -- unencodable items ---------------------------------------------------------------------------
+# -- items a response cannot encode --------------------------------------------------------------
 
 
-async def test_unencodable_item_raises_type_error_after_the_frames_before_it() -> None:
-    closed = []
+def circular() -> list[Any]:
+    loop: list[Any] = [1]
+    loop.append({"again": loop})
+    return loop
+
+
+# what is wrong with the item -> (the item, the "error" of the error frame, part of its message)
+UNENCODABLE: dict[str, tuple[Callable[[], Any], str, str]] = {
+    "a type nothing converts": (Opaque, "TypeError", "item of type tests.test_encoding.Opaque"),
+    "an int json cannot write": (
+        lambda: {"n": [10 ** digit_limit()]},
+        "ValueError",
+        "int with more than",
+    ),
+    "a key json cannot write": (lambda: {10 ** digit_limit(): 1}, "ValueError", "mapping key"),
+    "a circular reference": (circular, "ValueError", "circular reference"),
+    "keys that become one": (
+        lambda: {1: "a", "1": "b"},
+        "ValueError",
+        "its keys 1 and '1' both become the JSON key '1'",
+    ),
+    "a default hook that raises": (Hooked, "KeyError", "KeyError: 'the hook failed'"),
+}
+
+
+def payload_of(frame: str) -> dict[str, Any]:
+    """The JSON object of one SSE frame or NDJSON line."""
+    if frame.startswith("data: "):
+        (event,) = parse_sse(frame).events
+        return cast("dict[str, Any]", json.loads(event.data))
+    return cast("dict[str, Any]", json.loads(frame))
+
+
+@pytest.mark.parametrize("case", sorted(UNENCODABLE))
+@pytest.mark.parametrize(
+    ("encoder", "options"),
+    [(streaming_response, {}), (streaming_response, {"keepalive": 10.0}), (ndjson_response, {})],
+)
+async def test_an_item_that_cannot_be_encoded_closes_the_stream_then_ends_with_an_error_frame(
+    encoder: Callable[..., AsyncGenerator[str, None]],
+    options: dict[str, Any],
+    case: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    make_item, error_name, message_part = UNENCODABLE[case]
+    log: list[str] = []
 
     async def stream() -> AsyncGenerator[Any, None]:
         try:
             yield StatusMessage("before")
-            yield Opaque()
+            yield make_item()
             yield "never reached"
         finally:
-            closed.append(True)
+            log.append("stream closed")
 
-    all_options: list[dict[str, Any]] = [{}, {"keepalive": 10.0}]
-    for options in all_options:
-        closed.clear()
-        frames = streaming_response(stream(), **options)
-        assert "before" in await frames.__anext__()
-        with pytest.raises(TypeError, match=r"item of type .*Opaque.*streaming_response\(\)"):
-            await frames.__anext__()
-        assert closed == [True]
-        assert_no_other_tasks()
+    received: list[tuple[dict[str, Any], list[str]]] = []
+    with caplog.at_level(logging.ERROR, logger="streamify"):
+        async for frame in encoder(stream(), default=failing_hook, **options):
+            received.append((payload_of(frame), list(log)))
+    (before, _), (error, log_at_error) = received  # no done marker
+    assert before["type"] == "status"
+    assert error["type"] == "error"
+    assert error["error"] == error_name
+    assert error["message"].startswith("cannot encode ")
+    assert "item of type " in error["message"]
+    assert message_part in error["message"]
+    assert log_at_error == ["stream closed"]  # the program stops before the error is written
+    assert log == ["stream closed"]
+    (record,) = caplog.records
+    assert "could not encode an item" in record.getMessage()
+    assert record.exc_info is not None and type(record.exc_info[1]).__name__ == error_name
+    assert_no_other_tasks()
 
 
-async def test_unencodable_item_in_ndjson_names_ndjson_response() -> None:
-    lines = ndjson_response(from_list([1, Opaque()]))
-    assert await lines.__anext__() == '{"type":"item","data":1}\n'
-    with pytest.raises(TypeError, match=r"Opaque.*ndjson_response\(\)"):
-        await lines.__anext__()
-
-
-def test_unencodable_item_in_a_sync_stream_raises_after_the_frames_before_it() -> None:
-    closed = []
+@pytest.mark.parametrize("case", sorted(UNENCODABLE))
+@pytest.mark.parametrize("encoder", [streaming_response_sync, ndjson_response_sync])
+def test_an_item_a_sync_response_cannot_encode_closes_the_stream_then_ends_with_an_error(
+    encoder: Callable[..., Iterator[str]], case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    make_item, error_name, message_part = UNENCODABLE[case]
+    log: list[str] = []
 
     def stream() -> Iterator[Any]:
         try:
             yield 1
-            yield Opaque()
+            yield make_item()
+            yield "never reached"
         finally:
-            closed.append(True)
+            log.append("stream closed")
 
-    frames = streaming_response_sync(stream())
-    assert next(frames) == 'data: {"type":"item","data":1}\n\n'
-    with pytest.raises(TypeError, match=r"Opaque.*streaming_response_sync\(\)"):
-        next(frames)
-    assert closed == [True]
+    received = []
+    with caplog.at_level(logging.ERROR, logger="streamify"):
+        for frame in encoder(stream(), default=failing_hook):
+            received.append((payload_of(frame), list(log)))
+    assert [(payload["type"], seen) for payload, seen in received] == [
+        ("item", []),
+        ("error", ["stream closed"]),
+    ]
+    assert received[1][0]["error"] == error_name
+    assert message_part in received[1][0]["message"]
+    assert len(caplog.records) == 1
+
+
+async def test_a_program_emitting_or_returning_a_huge_int_gets_a_well_formed_ending(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    huge: int = 10 ** digit_limit()
+    stopped: list[str] = []
+
+    async def emits_it() -> str:
+        try:
+            await emit(huge)
+            await emit("never sent")
+            return "never returned"
+        except asyncio.CancelledError:
+            stopped.append("cancelled")
+            raise
+
+    async def returns_it() -> int:
+        await emit("before")
+        return huge
+
+    async def returns_it_as_a_field() -> dict[str, int]:
+        return {"n": huge}
+
+    with caplog.at_level(logging.ERROR, logger="streamify"):
+        emitted = await collect(streaming_response(streamify(emits_it, buffer_size=1)()))
+        returned = await collect(streaming_response(streamify(returns_it)()))
+        as_field = await collect(ndjson_response(streamify(returns_it_as_a_field)()))
+
+    assert [payload_of(frame)["type"] for frame in emitted] == ["error"]
+    assert stopped == ["cancelled"]  # the program was stopped, not left blocked on emit()
+    # "raw" is only sent when it can be encoded: the prediction arrives without it
+    assert returned[1:] == ['data: {"type":"prediction","data":{}}\n\n', "data: [DONE]\n\n"]
+    assert [payload_of(frame)["type"] for frame in as_field] == ["error"]
+    assert len(caplog.records) == 2
+
+
+class HugeInt(int):
+    """An int that hypothesis can print: its repr names it instead of writing its digits."""
+
+    def __repr__(self) -> str:
+        return f"HugeInt(<{self.bit_length()} bits>)"
+
+
+huge_ints = st.one_of(  # around the default limit of 4300 digits, and around 2**1920
+    st.tuples(
+        st.sampled_from([4300, 5000]), st.sampled_from([-1, 0]), st.sampled_from([-1, 1])
+    ).map(lambda spec: HugeInt(spec[2] * (10 ** spec[0] + spec[1]))),
+    st.sampled_from([1920, 1921, 1922]).map(lambda bits: HugeInt(2**bits - 1)),
+)
+wild_keys = st.one_of(
+    hostile_text,
+    st.integers(),
+    huge_ints,
+    st.floats(),
+    st.booleans(),
+    st.none(),
+    st.tuples(st.integers()),
+    st.builds(Opaque),
+)
+wild_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        huge_ints,
+        st.floats(),
+        hostile_text,
+        st.builds(Opaque),
+        st.builds(Hooked),
+        st.sets(st.integers(), max_size=2),
+        st.sampled_from([Level.HIGH]),
+    ),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.tuples(children, children)
+        | st.dictionaries(wild_keys, children, max_size=3)
+        | st.builds(Point, children, children)
+    ),
+    max_leaves=10,
+)
+hooks = st.sampled_from([None, failing_hook, lambda value: f"<{type(value).__name__}>"])
+
+
+def assert_nothing_dropped(value: Any, sent: Any) -> None:
+    """Every entry of every container in ``value`` has its own entry in ``sent``."""
+    if isinstance(value, dict):
+        assert isinstance(sent, dict) and len(sent) == len(value)
+        for element, sent_element in zip(value.values(), sent.values()):
+            assert_nothing_dropped(element, sent_element)
+    elif isinstance(value, (list, tuple)):
+        assert isinstance(sent, list) and len(sent) == len(value)
+        for element, sent_element in zip(value, sent):
+            assert_nothing_dropped(element, sent_element)
+
+
+@hypothesis_settings
+@given(value=wild_values, default=hooks)
+def test_encode_item_accepts_only_what_json_dumps_encodes_and_drops_no_entry(
+    value: Any, default: Optional[Callable[[Any], Any]]
+) -> None:
+    try:
+        payload = encode_item(value, default=default)
+    except (TypeError, ValueError, KeyError):  # refused, or the hook's own KeyError
+        return
+    text = json.dumps(payload)  # never raises for a payload encode_item returned
+    json.dumps(payload, ensure_ascii=False).encode("utf-8")  # valid UTF-8: no surrogates
+    assert json.loads(text) == payload
+    if default is None:
+        assert_nothing_dropped(value, payload["data"])
+
+
+@hypothesis_settings
+@given(value=wild_values, default=hooks, keepalive=st.sampled_from([None, 10.0]))
+def test_a_response_over_any_item_ends_well_formed(
+    value: Any, default: Optional[Callable[[Any], Any]], keepalive: Optional[float]
+) -> None:
+    log: list[str] = []
+
+    async def stream() -> AsyncGenerator[Any, None]:
+        try:
+            yield value
+            yield Prediction(after=value)
+        finally:
+            log.append("closed")
+
+    async def run() -> list[str]:
+        return await collect(streaming_response(stream(), default=default, keepalive=keepalive))
+
+    logging.disable(logging.ERROR)  # the encode failures are logged; not the point here
+    try:
+        frames = asyncio.run(run(), debug=True)
+    finally:
+        logging.disable(logging.NOTSET)
+    body = "".join(frames)
+    body.encode("utf-8")
+    events = parse_sse(body).events
+    assert len(events) == len(frames)
+    *payloads, last = events
+    if last.data != "[DONE]":
+        assert json.loads(last.data)["type"] == "error"
+    assert [json.loads(event.data)["type"] for event in payloads] == [
+        "item",
+        "prediction",
+    ][: len(payloads)]
+    assert log == ["closed"]
 
 
 def test_default_hook_is_used_by_the_responses() -> None:
@@ -874,6 +1226,166 @@ async def test_abandoned_response_is_finalized_without_loop_errors() -> None:
     assert log == ["closed", "finally"]
     assert_no_other_tasks()
     problems.assert_none()
+
+
+WAIT = 20.0  # seconds: the bound on waits that end at once when all is well
+
+
+async def test_keepalive_response_cancelled_twice_returns_after_the_program_stopped() -> None:
+    problems = LoopProblems()
+    first_frame = asyncio.Event()
+    cleanup_started = asyncio.Event()
+    cleanup_may_end = asyncio.Event()
+    log: list[str] = []
+
+    async def program() -> None:
+        try:
+            await emit("working")
+            await asyncio.Event().wait()  # runs until it is cancelled
+        finally:
+            cleanup_started.set()
+            await cleanup_may_end.wait()  # a cleanup that takes a while
+            log.append("program stopped")
+
+    frames = streaming_response(streamify(program)(), keepalive=10.0)
+
+    async def consume() -> None:
+        try:
+            async for _ in frames:
+                first_frame.set()
+        finally:
+            log.append("response ended")
+
+    consumer = asyncio.create_task(consume())
+    await first_frame.wait()
+    consumer.cancel()
+    await cleanup_started.wait()  # the response now waits for the program to stop
+    consumer.cancel()  # and is cancelled again, as a cancel scope does at every await
+    cleanup_may_end.set()  # the consumer sees the second cancellation first (FIFO wake-ups)
+    await asyncio.wait({consumer}, timeout=WAIT)
+    assert consumer.cancelled()
+    assert log == ["program stopped", "response ended"]
+    assert_no_other_tasks()
+    problems.assert_none()
+
+
+FATAL_SCRIPT = """
+import asyncio, sys
+from streamify import emit, streamify, streaming_response
+
+error = {error_type}("stop everything")
+
+
+async def program():
+    await emit("before")
+    raise error
+
+
+async def plain_stream():
+    yield "before"
+    raise error
+
+
+async def main(stream):
+    frames = streaming_response(stream, keepalive=10.0)
+    received = []
+    try:
+        async for frame in frames:
+            received.append(frame)
+    except BaseException as caught:  # inside the consumer, not escaping from the event loop
+        return caught, received
+    return None, received
+
+
+for make in (lambda: streamify(program)(), plain_stream):
+    caught, received = asyncio.run(main(make()), debug=True)
+    print("same object" if caught is error else f"got {{caught!r}}", len(received))
+"""
+
+
+@pytest.mark.parametrize("error_type", ["KeyboardInterrupt", "SystemExit"])
+def test_keyboard_interrupt_and_system_exit_reach_the_keepalive_consumer_as_the_same_object(
+    error_type: str,
+) -> None:
+    # In a subprocess: raised from a task, these escape from the event loop (and would
+    # interrupt this test run).
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", FATAL_SCRIPT.format(error_type=error_type)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "same object 1\n" * 2, "")
+
+
+@pytest.mark.parametrize(
+    "served_as",
+    ["response", "response with keepalive", "stream itself"],
+)
+async def test_a_stream_abandoned_in_a_reference_cycle_stops_its_program_cleanly_once_collected(
+    served_as: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    problems = LoopProblems()
+    blocked = asyncio.Event()
+    stopped = asyncio.Event()
+    how: list[str] = []
+
+    async def program() -> None:
+        try:
+            await emit(1)
+            await emit(2)  # fills the buffer of one
+            blocked.set()
+            await emit(3)  # blocks until the consumer takes 2: never
+        except asyncio.CancelledError:
+            how.append("cancelled")
+            raise
+        except GeneratorExit:  # its task was destroyed while pending
+            how.append("destroyed")
+            raise
+        finally:
+            stopped.set()
+
+    stream = streamify(program, buffer_size=1)()
+    consumer: AsyncIterator[Any] = stream
+    if served_as != "stream itself":
+        keepalive = 10.0 if served_as == "response with keepalive" else None
+        consumer = streaming_response(stream, keepalive=keepalive)
+    await consumer.__anext__()
+    await blocked.wait()
+    cycle: list[Any] = [consumer]
+    cycle.append(cycle)  # as a traceback that refers to the frame iterating the response
+    del consumer, cycle, stream
+    with caplog.at_level(logging.ERROR):
+        gc.collect()
+        await asyncio.wait_for(stopped.wait(), WAIT)
+        others = asyncio.all_tasks() - {asyncio.current_task()}
+        if others:  # the event loop's own tasks that close what was collected
+            await asyncio.wait(others, timeout=WAIT)
+        gc.collect()
+    assert how == ["cancelled"]
+    assert [record.getMessage() for record in caplog.records] == []
+    assert_no_other_tasks()
+    problems.assert_none()
+
+
+async def test_an_error_closing_the_stream_is_raised_with_or_without_keepalive() -> None:
+    class CloseFailed(Exception):
+        pass
+
+    async def stream() -> AsyncGenerator[Any, None]:
+        try:
+            yield 1
+        finally:
+            raise CloseFailed
+
+    for keepalive in (None, 10.0):
+        frames = streaming_response(stream(), keepalive=keepalive)
+        await frames.__anext__()
+        with pytest.raises(CloseFailed):
+            await frames.aclose()
+        assert_no_other_tasks()
 
 
 async def test_pump_stopped_before_its_first_step_still_closes_the_stream() -> None:
