@@ -128,12 +128,20 @@ class Prediction:
         return self if raw is _MISSING else raw
 
     def __getattr__(self, name: str) -> Any:
+        if name in ("_fields", "_raw"):  # not set yet: copy/pickle build it without __init__
+            raise AttributeError(name)
         try:
             return self._fields[name]
         except KeyError:
             raise AttributeError(
                 f"Prediction has no field {name!r}; fields: {sorted(self._fields)}"
             ) from None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy, deepcopy and pickle rebuild a Prediction from its fields and raw value.
+        raw = self._raw
+        has_raw = raw is not _MISSING
+        return (_rebuild_prediction, (self._fields, has_raw, raw if has_raw else None))
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_"):
@@ -219,6 +227,14 @@ def _mapping_fields(mapping: Mapping[Any, Any]) -> tuple[dict[str, Any], bool]:
             continue
         fields[name] = item
     return fields, complete
+
+
+def _rebuild_prediction(fields: dict[str, Any], has_raw: bool, raw: Any) -> Prediction:
+    prediction = Prediction()
+    object.__setattr__(prediction, "_fields", dict(fields))
+    if has_raw:
+        object.__setattr__(prediction, "_raw", raw)
+    return prediction
 
 
 # A registered (not inherited) Mapping: ``isinstance(x, Prediction)`` stays a plain type check,

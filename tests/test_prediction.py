@@ -3,11 +3,14 @@ become fields where they can, and the value itself, every key included, is ``.ra
 
 from __future__ import annotations
 
+import copy
 import enum
 import json
+import pickle
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -156,3 +159,23 @@ def test_from_value_never_raises_and_every_value_stays_reachable(value: dict[Any
             except RuntimeError:
                 pass
     assert prediction.toDict() == {name: value[key] for name, key in names.items()}
+
+
+@pytest.mark.parametrize("value", [{"a": [1], "self": 2}, 5, None, Prediction(answer="x")])
+def test_a_prediction_survives_copy_deepcopy_and_pickle_with_fields_and_raw(value: Any) -> None:
+    prediction = Prediction.from_value(value)
+    for twin in (
+        copy.copy(prediction),
+        copy.deepcopy(prediction),
+        pickle.loads(pickle.dumps(prediction)),
+    ):
+        assert twin == prediction
+        assert dict(twin) == dict(prediction)
+        if prediction.raw is prediction:
+            assert twin.raw is twin
+        else:
+            assert twin.raw == prediction.raw
+    deep = copy.deepcopy(prediction)
+    if "a" in deep:
+        deep["a"].append(2)
+        assert prediction["a"] == [1]
