@@ -114,29 +114,49 @@ def _validated(base: Settings, settings: dict[str, Any], where: str) -> Settings
     return dataclasses.replace(base, **settings)
 
 
-def configure(**settings: Any) -> None:
-    """Set process-wide defaults, e.g. ``configure(callbacks=[MyCallback()])``.
+if TYPE_CHECKING:
+    # What type checkers and editors see: the known settings, by name, so that a misspelt
+    # one is an error before it runs.  At run time the same call is validated by
+    # ``_validated``, whose messages list the known settings.
 
-    Applies everywhere no :func:`context` block overrides it.  ``streamify`` itself never
-    calls this: a stream's status provider and listeners are per call.
-    """
-    global _defaults
-    _defaults = _validated(_defaults, dict(settings), "configure")
+    def configure(
+        *,
+        callbacks: Optional[Sequence[BaseCallback]] = ...,
+        strict: bool = ...,
+        thread_limit: int = ...,
+    ) -> None: ...
 
+    def context(
+        *,
+        callbacks: Optional[Sequence[BaseCallback]] = ...,
+        strict: bool = ...,
+        thread_limit: int = ...,
+    ) -> contextlib.AbstractContextManager[Settings]: ...
 
-@contextlib.contextmanager
-def context(**settings: Any) -> Iterator[Settings]:
-    """Override settings inside a ``with`` block, for this task/thread and what it starts.
+else:
 
-    ``with streamify.context(callbacks=[Tracer()]): ...``.  Nested blocks start from the
-    settings in force when they are entered.  Yields the settings in force inside the block.
-    """
-    scoped = _validated(current_settings(), dict(settings), "context")
-    token = _settings.set(scoped)
-    try:
-        yield scoped
-    finally:
-        _settings.reset(token)
+    def configure(**settings: Any) -> None:
+        """Set process-wide defaults, e.g. ``configure(callbacks=[MyCallback()])``.
+
+        Applies everywhere no :func:`context` block overrides it.  ``streamify`` itself never
+        calls this: a stream's status provider and listeners are per call.
+        """
+        global _defaults
+        _defaults = _validated(_defaults, dict(settings), "configure")
+
+    @contextlib.contextmanager
+    def context(**settings: Any) -> Iterator[Settings]:
+        """Override settings inside a ``with`` block, for this task/thread and what it starts.
+
+        ``with streamify.context(callbacks=[Tracer()]): ...``.  Nested blocks start from the
+        settings in force when they are entered.  Yields the settings in force inside the block.
+        """
+        scoped = _validated(current_settings(), dict(settings), "context")
+        token = _settings.set(scoped)
+        try:
+            yield scoped
+        finally:
+            _settings.reset(token)
 
 
 def override_settings(**settings: Any) -> None:

@@ -14,6 +14,7 @@ from typing_extensions import ParamSpec
 
 from ._callbacks import StatusMessageProvider
 from ._instrument import component_of, is_async_callable
+from ._listener import StreamListener
 from ._stream import StreamSpec, astream
 from ._sync import sync_stream
 
@@ -70,8 +71,6 @@ def _check_program(program: Any, is_async_program: bool) -> tuple[Callable[..., 
 def _check_listeners(stream_listeners: Any) -> tuple[Any, ...]:
     if stream_listeners is None:
         return ()
-    from ._listener import StreamListener
-
     if isinstance(stream_listeners, StreamListener):
         raise TypeError(
             "stream_listeners takes a list of StreamListener, got a single one; "
@@ -223,7 +222,7 @@ def _check_bool(value: Any, name: str) -> bool:
 def streamify(
     program: Callable[P, Any],
     status_message_provider: Optional[StatusMessageProvider] = None,
-    stream_listeners: Optional[Sequence[Any]] = None,
+    stream_listeners: Optional[Sequence[StreamListener]] = None,
     include_final_prediction_in_output_stream: bool = True,
     is_async_program: bool = False,
     async_streaming: Literal[True] = True,
@@ -237,7 +236,7 @@ def streamify(
 def streamify(
     program: Callable[P, Any],
     status_message_provider: Optional[StatusMessageProvider] = None,
-    stream_listeners: Optional[Sequence[Any]] = None,
+    stream_listeners: Optional[Sequence[StreamListener]] = None,
     include_final_prediction_in_output_stream: bool = True,
     is_async_program: bool = False,
     *,
@@ -251,7 +250,7 @@ def streamify(
 def streamify(
     program: Callable[P, Any],
     status_message_provider: Optional[StatusMessageProvider],
-    stream_listeners: Optional[Sequence[Any]],
+    stream_listeners: Optional[Sequence[StreamListener]],
     include_final_prediction_in_output_stream: bool,
     is_async_program: bool,
     async_streaming: Literal[False],
@@ -261,10 +260,24 @@ def streamify(
     timeout: Optional[float] = None,
     idle_timeout: Optional[float] = None,
 ) -> Callable[P, Generator[Any, None, None]]: ...
+@overload
 def streamify(
     program: Callable[P, Any],
     status_message_provider: Optional[StatusMessageProvider] = None,
-    stream_listeners: Optional[Sequence[Any]] = None,
+    stream_listeners: Optional[Sequence[StreamListener]] = None,
+    include_final_prediction_in_output_stream: bool = True,
+    is_async_program: bool = False,
+    async_streaming: bool = True,
+    *,
+    buffer_size: int = 16,
+    strict: Optional[bool] = None,
+    timeout: Optional[float] = None,
+    idle_timeout: Optional[float] = None,
+) -> Union[Callable[P, AsyncGenerator[Any, None]], Callable[P, Generator[Any, None, None]]]: ...
+def streamify(
+    program: Callable[P, Any],
+    status_message_provider: Optional[StatusMessageProvider] = None,
+    stream_listeners: Optional[Sequence[StreamListener]] = None,
     include_final_prediction_in_output_stream: bool = True,
     is_async_program: bool = False,
     async_streaming: bool = True,
