@@ -50,6 +50,7 @@ Invariants
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Generic, NamedTuple, Optional, TypeVar, Union
@@ -258,12 +259,13 @@ class Channel(Generic[T]):
                 self._put_waiting_locked(item, None)
             return
         lent = job.lend()  # invariant 7: no slot held while blocked
-        job.waiting_on(self._wake_blocked_threads)
+        waker = self._wake_blocked_threads
+        job.add_waker(waker)
         try:
             with lock:
                 self._put_waiting_locked(item, job)
         finally:
-            job.waiting_on(None)
+            job.remove_waker(waker)
             if lent:
                 job.reclaim()
 
@@ -364,15 +366,32 @@ class Channel(Generic[T]):
         return item
 
     async def wait_readable(self) -> None:
-        """Wait on the loop until an item is buffered or the producer side has finished."""
+        """Wait on the loop until an item is buffered or the producer side has finished.
+
+        On a loop that a worker job runs itself (a sync program iterating an inner stream
+        with ``asyncio.run``), a cancelled job cancels this wait (see ``_jobs``)."""
         with self._lock:
             if self._items or self.write_closed:
                 return
             waiter: asyncio.Future[None] = self._loop.create_future()
             self._sleeper = waiter
+        job = current_job()
+        waker = None
+        if job is not None:
+            if job.cancelled:
+                waiter.cancel()
+            loop = self._loop
+
+            def waker() -> None:
+                with contextlib.suppress(RuntimeError):  # that loop is closed
+                    loop.call_soon_threadsafe(waiter.cancel)
+
+            job.add_waker(waker)
         try:
             await waiter
         finally:
+            if job is not None and waker is not None:
+                job.remove_waker(waker)
             with self._lock:
                 if self._sleeper is waiter:
                     self._sleeper = None
@@ -386,7 +405,7 @@ class Channel(Generic[T]):
         lent = False
         if job is not None:
             lent = job.lend()  # invariant 7: no slot held while blocked
-            job.waiting_on(self._wake_blocked_threads)
+            job.add_waker(self._wake_blocked_threads)
         try:
             with self._lock:
                 if self._items or self.write_closed:
@@ -410,7 +429,7 @@ class Channel(Generic[T]):
                 return True
         finally:
             if job is not None:
-                job.waiting_on(None)
+                job.remove_waker(self._wake_blocked_threads)
                 if lent:
                     job.reclaim()
 

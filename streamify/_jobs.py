@@ -16,9 +16,17 @@ Cancellation
     instrumented call.  So cancelling an ``asyncify`` call whose thread is blocked on a full
     buffer — what ``asyncio.run`` does to every task when it ends — cannot hang.
 
-    No lost wake-up: the thread registers its waker (:meth:`Job.waiting_on`) before it checks
+    A job that runs an event loop of its own (a sync program iterating an inner stream with
+    ``asyncio.run``) waits *asynchronously*; those waits register a waker too, which cancels
+    the waiting future on that loop, so the inner iteration raises ``CancelledError`` and the
+    job stops there.
+
+    No lost wake-up: the thread registers its waker (:meth:`Job.add_waker`) before it checks
     :attr:`Job.cancelled` under the channel's lock and sleeps; :meth:`Job.cancel` sets the
-    flag first and then calls the waker, which needs that lock.
+    flag first and then calls the wakers, which need that lock.
+
+Slots are given back by the worker thread itself when the job's function returns
+(:meth:`Job.finished`), never by the awaiting task: that task's loop may be blocked.
 """
 
 from __future__ import annotations
@@ -33,13 +41,14 @@ __all__ = ("Job", "current_job", "set_current_job")
 
 
 class Job:
-    __slots__ = ("cancelled", "lent", "limiter", "waker")
+    __slots__ = ("cancelled", "lent", "limiter", "wakers")
 
     def __init__(self, limiter: Optional[ThreadLimiter]) -> None:
         self.limiter = limiter
         self.lent = False
         self.cancelled = False
-        self.waker: Optional[Callable[[], None]] = None
+        # The waits in progress (several, when the job runs an event loop of its own).
+        self.wakers: list[Callable[[], None]] = []
 
     # -- slots
     def lend(self) -> bool:
@@ -57,15 +66,30 @@ class Job:
             self.lent = False
 
     # -- cancellation
+    def finished(self) -> None:
+        """In the worker thread, when the job's function has returned: give the slot back
+        here, not in the awaiting task, whose loop may be blocked (a loop run inside another
+        worker, blocked on a stream) while a consumer waits for this very slot."""
+        limiter = self.limiter
+        if limiter is not None and not self.lent:
+            self.lent = True  # nothing left to lend or reclaim
+            limiter.release()
+
+    # -- cancellation
     def cancel(self) -> None:
         """From the awaiting task's loop: make the thread stop at its next checkpoint."""
         self.cancelled = True
-        waker = self.waker
-        if waker is not None:
+        for waker in list(self.wakers):
             waker()
 
-    def waiting_on(self, waker: Optional[Callable[[], None]]) -> None:
-        self.waker = waker
+    def add_waker(self, waker: Callable[[], None]) -> None:
+        self.wakers.append(waker)
+
+    def remove_waker(self, waker: Callable[[], None]) -> None:
+        try:
+            self.wakers.remove(waker)
+        except ValueError:
+            pass
 
 
 class _Current(threading.local):

@@ -86,9 +86,11 @@ class _Worker(threading.Thread):
                 result = context.run(fn, *args, **kwargs)
             except BaseException as exc:  # delivered to the awaiting task as is
                 set_current_job(None)
+                state.finished()
                 _deliver(loop, future, None, exc)
             else:
                 set_current_job(None)
+                state.finished()
                 _deliver(loop, future, result, None)
             del context, fn, args, kwargs, loop, future, state
             with _idle_lock:
@@ -169,34 +171,35 @@ async def run_sync(
     loop = asyncio.get_running_loop()
     if limiter is not None:
         await limiter.acquire()
+    # From here the slot belongs to the job: the worker gives it back when fn returns.
+    job = Job(limiter)
+    future: asyncio.Future[R] = loop.create_future()
     try:
-        future: asyncio.Future[R] = loop.create_future()
-        job = Job(limiter)
         _submit((contextvars.copy_context(), fn, args, kwargs, loop, future, job))
-        cancelled = False
-        while True:
-            try:
-                # shield: cancelling us must not cancel ``future``; we wait for the thread.
-                result = await asyncio.shield(future)
-                break
-            except asyncio.CancelledError:
-                if not cancelled:
-                    job.cancel()
-                    if on_cancel is not None:
-                        on_cancel()
-                if future.done():
-                    if future.cancelled():
-                        raise
-                    cancelled = True
-                    result = future.result()  # re-raises the thread's own exception
-                    break
+    except BaseException:
+        job.finished()
+        raise
+    cancelled = False
+    while True:
+        try:
+            # shield: cancelling us must not cancel ``future``; we wait for the thread.
+            result = await asyncio.shield(future)
+            break
+        except asyncio.CancelledError:
+            if not cancelled:
+                job.cancel()
+                if on_cancel is not None:
+                    on_cancel()
+            if future.done():
+                if future.cancelled():
+                    raise
                 cancelled = True
-        if cancelled:
-            raise asyncio.CancelledError()
-        return result
-    finally:
-        if limiter is not None:
-            limiter.release()
+                result = future.result()  # re-raises the thread's own exception
+                break
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError()
+    return result
 
 
 def asyncify(
