@@ -27,6 +27,10 @@ from ._instrument import lm as lm
 from ._instrument import module as module
 from ._instrument import tool as tool
 from ._listener import StreamListener as StreamListener
+from ._lm_chunks import LMStreamError as LMStreamError
+from ._lm_response import LMResponse as LMResponse
+from ._lm_response import ToolCall as ToolCall
+from ._lm_response import Usage as Usage
 from ._messages import Prediction as Prediction
 from ._messages import StatusMessage as StatusMessage
 from ._messages import StreamResponse as StreamResponse
@@ -44,6 +48,8 @@ __all__ = (
     "Component",
     "FieldFormat",
     "FieldScanner",
+    "LMResponse",
+    "LMStreamError",
     "MarkerFormat",
     "Prediction",
     "Settings",
@@ -53,6 +59,8 @@ __all__ = (
     "StreamListener",
     "StreamResponse",
     "StreamifyError",
+    "ToolCall",
+    "Usage",
     "apply_sync_streaming",
     "asyncify",
     "configure",

@@ -84,6 +84,17 @@ class StatusMessageProvider:
     def lm_end_status_message(self, outputs: Any) -> Optional[str]:
         return None
 
+    def tool_call_status_message(
+        self, instance: Any, tool_name: str, tool_call_id: str
+    ) -> Optional[str]:
+        """The LM has started a native tool call (its arguments are still streaming).
+
+        ``instance`` is the ``@lm`` component, ``tool_name`` the tool the LM calls and
+        ``tool_call_id`` the provider's id for the call (``""`` when it sent none).  The
+        default is no message; the message's event is ``"lm_tool_call"``.
+        """
+        return None
+
 
 def handle_listener_failure(exc: Exception, what: str, strict: bool) -> None:
     """Log a failing callback/provider with its traceback, or raise it in strict mode."""

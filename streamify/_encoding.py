@@ -372,6 +372,9 @@ def _prediction_payload(
         "type": "prediction",
         "data": _convert_mapping(_fields(prediction), default, active),
     }
+    usage = prediction.get_lm_usage()
+    if usage is not None:
+        payload["usage"] = usage  # str keys and int values: always encodable
     raw = prediction.raw
     if raw is not prediction and not getattr(prediction, "_complete", True):
         # documented: "raw" is included when the fields do not hold all of the program's value

@@ -30,6 +30,8 @@ from typing_extensions import ParamSpec
 from ._callbacks import handle_listener_failure, logger
 from ._context import CURRENT_CALL, CURRENT_STREAM, current_settings
 from ._exceptions import CallbackError
+from ._lm_chunks import LMChunkAssembler
+from ._lm_response import LMResponse
 
 __all__ = ("CallFrame", "Component", "is_async_callable", "lm", "module", "new_call_id", "tool")
 
@@ -61,10 +63,11 @@ class Component:
     """What an instrumented function is: passed to callbacks and providers as ``instance``.
 
     ``name`` (``name=`` or the function's ``__name__``), ``kind`` (``"module"``, ``"tool"`` or
-    ``"lm"``), ``function`` (the undecorated function), ``outputs`` and ``field_format``
-    (declared by ``@module``), and ``owner``: the object a method was called on, ``None`` for
-    plain functions.  Attributes it does not have are looked up on ``owner``, so a provider can
-    read ``instance.some_setting`` of a module object as it would in DSPy.
+    ``"lm"``), ``function`` (the undecorated function), ``outputs``, ``field_format`` and
+    ``reasoning_field`` (declared by ``@module``), and ``owner``: the object a method was
+    called on, ``None`` for plain functions.  Attributes it does not have are looked up on
+    ``owner``, so a provider can read ``instance.some_setting`` of a module object as it
+    would in DSPy.
     """
 
     __slots__ = (
@@ -75,6 +78,7 @@ class Component:
         "name",
         "outputs",
         "owner",
+        "reasoning_field",
         "spec",
     )
 
@@ -89,8 +93,10 @@ class Component:
         is_method: bool,
         owner: Any = None,
         spec: Optional[Component] = None,
+        reasoning_field: str = "reasoning",
     ) -> None:
         self.name = name
+        self.reasoning_field = reasoning_field
         self.kind = kind
         self.function = function
         self.outputs = outputs
@@ -109,6 +115,7 @@ class Component:
             is_method=True,
             owner=owner,
             spec=self,
+            reasoning_field=self.reasoning_field,
         )
 
     def __getattr__(self, name: str) -> Any:
@@ -341,67 +348,95 @@ def _instrument_async(component: Component, fn: Callable[..., Any], binder: Bind
     return wrapper
 
 
-def _check_chunk(chunk: Any, component: Component) -> str:
-    if not isinstance(chunk, str):
-        raise TypeError(
-            f"@lm function {component.name!r} produced a {type(chunk).__name__} chunk; "
-            "@lm functions must return str or yield str chunks (decode bytes first)"
-        )
-    return chunk
+def _as_response(text: str) -> LMResponse:
+    return text if isinstance(text, LMResponse) else LMResponse(text)
 
 
-def _lm_text_sync(component: Component, produced: Any, frame: Optional[CallFrame]) -> str:
-    """Join (and forward, inside a listening stream) what a sync @lm function produced."""
+def _close_sync(produced: Any) -> None:
+    close = getattr(produced, "close", None)
+    if close is not None:
+        close()
+
+
+async def _close_async(produced: Any) -> None:
+    """Close an async chunk source: an async generator's ``aclose()``, or the ``close()``
+    coroutine of an SDK stream (``openai.AsyncStream``), which closes its HTTP response."""
+    close = getattr(produced, "aclose", None) or getattr(produced, "close", None)
+    if close is not None:
+        result = close()
+        if inspect.isawaitable(result):
+            await result
+
+
+def _lm_text_sync(component: Component, produced: Any, frame: Optional[CallFrame]) -> LMResponse:
+    """Assemble (and forward, inside a stream) what a sync @lm function produced.
+
+    A chunk is ``str`` text, or a raw chunk of an LLM SDK's stream recognised by its shape
+    (see ``_lm_chunks``); plain ``str`` takes the assembler's fast path.
+    """
     stream = CURRENT_STREAM.get()
     sink = None if (stream is None or frame is None) else stream.lm_sink(frame)
     if isinstance(produced, str):
         if sink is not None:
             sink.feed_sync(produced)
             sink.close_sync()
-        return produced
-    parts: list[str] = []
-    append = parts.append
+        return _as_response(produced)
+    assembler = LMChunkAssembler()
+    add_text = assembler.add_text
+    feed = assembler.feed
     try:
         for chunk in cast("Iterator[Any]", produced):
-            _check_chunk(chunk, component)
-            append(chunk)
-            if sink is not None:
-                sink.feed_sync(chunk)
+            if type(chunk) is str:
+                add_text(chunk)
+                if sink is not None and chunk:
+                    sink.feed_sync(chunk)
+            else:
+                events = feed(chunk)
+                if sink is not None and events:
+                    sink.events_sync(events)
     finally:
-        close = getattr(produced, "close", None)
-        if close is not None:
-            close()
+        _close_sync(produced)
+    response = assembler.finish()
+    if stream is not None:
+        stream.record_usage(assembler.usages)
     if sink is not None:
         sink.close_sync()
-    return "".join(parts)
+    return response
 
 
-async def _lm_text_async(component: Component, produced: Any, frame: Optional[CallFrame]) -> str:
+async def _lm_text_async(
+    component: Component, produced: Any, frame: Optional[CallFrame]
+) -> LMResponse:
     stream = CURRENT_STREAM.get()
     sink = None if (stream is None or frame is None) else stream.lm_sink(frame)
     if isinstance(produced, str):
         if sink is not None:
             await sink.feed(produced)
             await sink.close()
-        return produced
+        return _as_response(produced)
     if not hasattr(produced, "__aiter__"):
         return _lm_text_sync(component, produced, frame)
-    parts: list[str] = []
-    append = parts.append
-    agen = cast("AsyncIterator[Any]", produced)
+    assembler = LMChunkAssembler()
+    add_text = assembler.add_text
+    feed = assembler.feed
     try:
-        async for chunk in agen:
-            _check_chunk(chunk, component)
-            append(chunk)
-            if sink is not None:
-                await sink.feed(chunk)
+        async for chunk in cast("AsyncIterator[Any]", produced):
+            if type(chunk) is str:
+                add_text(chunk)
+                if sink is not None and chunk:
+                    await sink.feed(chunk)
+            else:
+                events = feed(chunk)
+                if sink is not None and events:
+                    await sink.events(events)
     finally:
-        aclose = getattr(agen, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await _close_async(produced)
+    response = assembler.finish()
+    if stream is not None:
+        stream.record_usage(assembler.usages)
     if sink is not None:
         await sink.close()
-    return "".join(parts)
+    return response
 
 
 def _lm_result_type_error(component: Component, result: Any) -> TypeError:
@@ -415,13 +450,13 @@ def _instrument_lm(component: Component, fn: Callable[..., Any], binder: Binder)
     """@lm: the body produces text; the wrapper forwards chunks and returns the joined text."""
     produces_async = _is_async_generator_callable(fn) or is_async_callable(fn)
 
-    def text_of_sync(*args: Any, **kwargs: Any) -> str:
+    def text_of_sync(*args: Any, **kwargs: Any) -> LMResponse:
         produced = fn(*args, **kwargs)
         if not isinstance(produced, str) and not hasattr(produced, "__next__"):
             raise _lm_result_type_error(component, produced)
         return _lm_text_sync(component, produced, CURRENT_CALL.get())
 
-    async def text_of_async(*args: Any, **kwargs: Any) -> str:
+    async def text_of_async(*args: Any, **kwargs: Any) -> LMResponse:
         produced = fn(*args, **kwargs)
         if inspect.isawaitable(produced):
             produced = await produced
@@ -443,6 +478,7 @@ def _decorate(
     name: Optional[str],
     outputs: Sequence[str] = (),
     field_format: Any = None,
+    reasoning_field: str = "reasoning",
 ) -> Any:
     if isinstance(fn, (staticmethod, classmethod)):
         raise TypeError(f"apply @{kind} below @staticmethod/@classmethod, directly on the function")
@@ -460,6 +496,7 @@ def _decorate(
         function=fn,
         outputs=tuple(outputs),
         field_format=field_format,
+        reasoning_field=reasoning_field,
         is_method=is_method,
     )
     binder = _make_binder(fn, is_method)
@@ -513,6 +550,7 @@ def module(
     name: Optional[str] = None,
     outputs: Sequence[str] = (),
     field_format: Any = None,
+    reasoning_field: str = "reasoning",
 ) -> Callable[[F], F]: ...
 def module(
     fn: Optional[F] = None,
@@ -521,19 +559,32 @@ def module(
     name: Optional[str] = None,
     outputs: Sequence[str] = (),
     field_format: Any = None,
+    reasoning_field: str = "reasoning",
 ) -> Union[F, Callable[[F], F]]:
     """Instrument a function or method as a module: ``@module`` or ``@module(name=...)``.
 
     ``outputs`` declares the fields the module's LM replies contain (``("reasoning",
     "answer")``), so a ``StreamListener`` finds it without ``predict=``; ``field_format`` is
     the format of those replies (``"chat"``, ``"json"``, ``"xml"`` or a ``FieldFormat``).
+    ``reasoning_field`` names the field that an LM's native reasoning deltas (a reasoning
+    model's separate channel) stream as: a listener on it gets them as its chunks.
+
+    Raises ``TypeError`` / ``ValueError`` for a bad name, outputs, format or field name.
     """
     _check_name(name, "module")
     checked_outputs = _validate_outputs(outputs)
     checked_format = _validate_format(field_format)
+    if not isinstance(reasoning_field, str) or not reasoning_field.isidentifier():
+        raise TypeError(
+            f"@module(reasoning_field=...) takes a field name (an identifier), "
+            f"got {reasoning_field!r}"
+        )
 
     def decorate(function: F) -> F:
-        return cast("F", _decorate(function, "module", name, checked_outputs, checked_format))
+        return cast(
+            "F",
+            _decorate(function, "module", name, checked_outputs, checked_format, reasoning_field),
+        )
 
     return decorate if fn is None else decorate(fn)
 
@@ -557,34 +608,46 @@ class LMDecorator(Protocol):
 
     @overload
     def __call__(
-        self, fn: Callable[P, AsyncIterator[str]], /
-    ) -> Callable[P, Coroutine[Any, Any, str]]: ...
+        self, fn: Callable[P, AsyncIterator[Any]], /
+    ) -> Callable[P, Coroutine[Any, Any, LMResponse]]: ...
     @overload
     def __call__(
-        self, fn: Callable[P, Coroutine[Any, Any, str]], /
-    ) -> Callable[P, Coroutine[Any, Any, str]]: ...
+        self, fn: Callable[P, Coroutine[Any, Any, Any]], /
+    ) -> Callable[P, Coroutine[Any, Any, LMResponse]]: ...
     @overload
-    def __call__(self, fn: Callable[P, Iterator[str]], /) -> Callable[P, str]: ...
+    def __call__(self, fn: Callable[P, Iterator[Any]], /) -> Callable[P, LMResponse]: ...
     @overload
-    def __call__(self, fn: Callable[P, str], /) -> Callable[P, str]: ...
+    def __call__(self, fn: Callable[P, str], /) -> Callable[P, LMResponse]: ...
 
 
 @overload
-def lm(fn: Callable[P, AsyncIterator[str]], /) -> Callable[P, Coroutine[Any, Any, str]]: ...
+def lm(fn: Callable[P, AsyncIterator[Any]], /) -> Callable[P, Coroutine[Any, Any, LMResponse]]: ...
 @overload
-def lm(fn: Callable[P, Coroutine[Any, Any, str]], /) -> Callable[P, Coroutine[Any, Any, str]]: ...
+def lm(
+    fn: Callable[P, Coroutine[Any, Any, Any]], /
+) -> Callable[P, Coroutine[Any, Any, LMResponse]]: ...
 @overload
-def lm(fn: Callable[P, Iterator[str]], /) -> Callable[P, str]: ...
+def lm(fn: Callable[P, Iterator[Any]], /) -> Callable[P, LMResponse]: ...
 @overload
-def lm(fn: Callable[P, str], /) -> Callable[P, str]: ...
+def lm(fn: Callable[P, str], /) -> Callable[P, LMResponse]: ...
 @overload
 def lm(*, name: Optional[str] = None) -> LMDecorator: ...
 def lm(fn: Optional[Callable[..., Any]] = None, /, *, name: Optional[str] = None) -> Any:
     """Instrument a function that calls a language model: ``@lm`` or ``@lm(name=...)``.
 
-    The function returns ``str`` or produces ``str`` chunks (sync or async generator).  The
-    decorated function returns the joined text (awaitable if the original was async); inside
-    a stream, its chunks go to the listeners that follow the enclosing ``@module`` call.
+    The function returns ``str``, or produces chunks (a sync or async generator, or an SDK
+    stream returned as is): ``str`` text and the raw chunks of the OpenAI Chat Completions
+    (and OpenAI-compatible servers, litellm), OpenAI Responses and Anthropic Messages
+    streams, as SDK objects or dicts, mixed freely.  The decorated function returns an
+    :class:`LMResponse` (awaitable if the original was async): the text, as a ``str``, with
+    ``.reasoning``, ``.tool_calls``, ``.usage`` and ``.finish_reason``.  Inside a stream, text
+    goes to the listeners that follow the enclosing ``@module`` call, native reasoning to a
+    listener on its reasoning field, tool-call arguments to ``tool=`` listeners, and usage
+    into the run's totals (``Prediction.get_lm_usage()``).
+
+    Raises ``TypeError`` for a chunk of no known shape (naming its type and the accepted
+    shapes) and :class:`LMStreamError` when the provider's stream reports an error; either is
+    raised in the ``@lm`` call, so the program sees it.
     """
     _check_name(name, "lm")
 

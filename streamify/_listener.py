@@ -121,6 +121,11 @@ class StreamListener:
       times); by default only its first occurrence is streamed and later ones are ignored.
     * ``field_format``: ``"chat"``, ``"json"``, ``"xml"``, a :class:`FieldFormat` instance, or
       ``None`` (the default) to take the format of the listened module, else ``"chat"``.
+    * ``tool``: stream one argument of a native tool call instead of a field of the reply
+      text: ``StreamListener("answer", tool="final_answer")`` yields the decoded text of the
+      ``answer`` argument while the LM streams the ``final_answer`` call's JSON arguments
+      (with the ``"json"`` format's guarantees).  It follows the module whose LM call makes
+      the tool call (or ``predict=`` / ``predict_name=`` if given).
 
     Standalone use: call :meth:`receive` (or :meth:`feed`) with each chunk and :meth:`finalize`
     (or :meth:`flush`) at the end of each LM reply.  ``feed``/``flush`` return every response
@@ -140,6 +145,7 @@ class StreamListener:
         "predict",
         "predict_name",
         "signature_field_name",
+        "tool",
     )
 
     def __init__(
@@ -150,6 +156,7 @@ class StreamListener:
         allow_reuse: bool = False,
         *,
         field_format: FormatSpec = None,
+        tool: Optional[str] = None,
     ) -> None:
         name: object = signature_field_name
         if not isinstance(name, str):
@@ -178,7 +185,16 @@ class StreamListener:
             )
         if not isinstance(allow_reuse, bool):
             raise TypeError(f"allow_reuse must be True or False, got {type(allow_reuse).__name__}")
-        resolved = resolve_field_format(field_format)
+        if tool is not None and (not isinstance(tool, str) or not tool):
+            raise TypeError(
+                f"tool takes the name of the tool whose call's argument to stream, got {tool!r}"
+            )
+        if tool is not None and field_format is not None:
+            raise ValueError(
+                "a tool= listener reads the tool call's JSON arguments; leave field_format unset"
+            )
+        resolved = resolve_field_format("json" if tool is not None else field_format)
+        self.tool: Optional[str] = tool
         self.signature_field_name: str = name
         self.predict: Any = predict
         self.predict_name: Optional[str] = predict_name
@@ -220,7 +236,7 @@ class StreamListener:
         format starts the scanning afresh.
         """
         self._set_tags(predict_name, call_id, parent_call_id)
-        if self.field_format is None:
+        if self.field_format is None and self.tool is None:
             resolved = resolve_field_format(field_format)
             if resolved is None:
                 resolved = CHAT
@@ -357,7 +373,8 @@ class StreamListener:
         new.predict_name = self.predict_name
         new.allow_reuse = self.allow_reuse
         new.field_format = self.field_format
-        new._start(CHAT if self.field_format is None else self._format)
+        new.tool = self.tool
+        new._start(CHAT if self.field_format is None and self.tool is None else self._format)
         return new
 
     def __repr__(self) -> str:
@@ -366,4 +383,6 @@ class StreamListener:
             extra += ", allow_reuse=True"
         if self.field_format is not None:
             extra += f", field_format={self.field_format!r}"
+        if self.tool is not None:
+            extra += f", tool={self.tool!r}"
         return f"StreamListener({self.signature_field_name!r}{extra})"

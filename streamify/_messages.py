@@ -16,7 +16,9 @@ from typing import Any, Literal, Optional
 
 __all__ = ("EventKind", "Prediction", "StatusMessage", "StreamResponse")
 
-EventKind = Literal["module_start", "module_end", "tool_start", "tool_end", "lm_start", "lm_end"]
+EventKind = Literal[
+    "module_start", "module_end", "tool_start", "tool_end", "lm_start", "lm_end", "lm_tool_call"
+]
 
 
 @dataclass(frozen=True)
@@ -81,15 +83,29 @@ class Prediction:
     prediction itself).  A field called ``raw`` is still reachable as ``p["raw"]``.
     """
 
-    __slots__ = ("_complete", "_fields", "_raw")
+    __slots__ = ("_complete", "_fields", "_raw", "_usage")
     _fields: dict[str, Any]
     _raw: Any
     _complete: bool  # the fields hold all of ``raw`` (see ``from_value``)
+    _usage: Optional[dict[str, dict[str, int]]]
 
     def __init__(self, /, **fields: Any) -> None:  # positional-only: a field may be "self"
         object.__setattr__(self, "_fields", fields)
         object.__setattr__(self, "_raw", _MISSING)
         object.__setattr__(self, "_complete", True)
+        object.__setattr__(self, "_usage", None)
+
+    def get_lm_usage(self) -> Optional[dict[str, dict[str, int]]]:
+        """The run's LM token usage per model, in DSPy's shape, or ``None`` if no ``@lm``
+        call reported usage: ``{model: {"prompt_tokens": ..., "completion_tokens": ...,
+        "total_tokens": ...}}`` (``"unknown"`` for replies that named no model)."""
+        usage = self._usage
+        return None if usage is None else {model: dict(u) for model, u in usage.items()}
+
+    def set_lm_usage(self, usage: Optional[dict[str, dict[str, int]]]) -> None:
+        """Set the usage :meth:`get_lm_usage` returns (the stream does, from its ``@lm``
+        calls; DSPy's name)."""
+        object.__setattr__(self, "_usage", None if usage is None else dict(usage))
 
     @classmethod
     def from_value(cls, value: Any) -> Prediction:
@@ -119,6 +135,7 @@ class Prediction:
         object.__setattr__(prediction, "_fields", fields)
         object.__setattr__(prediction, "_raw", value)
         object.__setattr__(prediction, "_complete", complete)
+        object.__setattr__(prediction, "_usage", None)
         return prediction
 
     @property
@@ -128,7 +145,7 @@ class Prediction:
         return self if raw is _MISSING else raw
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("_fields", "_raw"):  # not set yet: copy/pickle build it without __init__
+        if name in _STATE:  # not set yet: copy and pickle build it without __init__
             raise AttributeError(name)
         try:
             return self._fields[name]
@@ -141,7 +158,8 @@ class Prediction:
         # copy, deepcopy and pickle rebuild a Prediction from its fields and raw value.
         raw = self._raw
         has_raw = raw is not _MISSING
-        return (_rebuild_prediction, (self._fields, has_raw, raw if has_raw else None))
+        state = (self._fields, has_raw, raw if has_raw else None, self._complete, self._usage)
+        return (_rebuild_prediction, state)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_"):
@@ -229,11 +247,22 @@ def _mapping_fields(mapping: Mapping[Any, Any]) -> tuple[dict[str, Any], bool]:
     return fields, complete
 
 
-def _rebuild_prediction(fields: dict[str, Any], has_raw: bool, raw: Any) -> Prediction:
+_STATE = frozenset(("_fields", "_raw", "_complete", "_usage"))
+
+
+def _rebuild_prediction(
+    fields: dict[str, Any],
+    has_raw: bool,
+    raw: Any,
+    complete: bool = True,
+    usage: Optional[dict[str, dict[str, int]]] = None,
+) -> Prediction:
     prediction = Prediction()
     object.__setattr__(prediction, "_fields", dict(fields))
     if has_raw:
         object.__setattr__(prediction, "_raw", raw)
+    object.__setattr__(prediction, "_complete", complete)
+    object.__setattr__(prediction, "_usage", usage)
     return prediction
 
 

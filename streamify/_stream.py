@@ -28,12 +28,15 @@ from ._channel import Channel
 from ._context import CURRENT_STREAM, current_settings, override_settings
 from ._instrument import component_of
 from ._jobs import current_job
-from ._messages import Prediction, StreamResponse, status_message
+from ._lm_chunks import ReasoningDelta, ToolCallArgumentsDelta, ToolCallStarted
+from ._lm_response import usage_by_model
+from ._messages import Prediction, StatusMessage, StreamResponse, status_message
 from ._workers import run_sync
 
 if TYPE_CHECKING:
     from ._instrument import CallFrame, Component
     from ._listener import StreamListener
+    from ._lm_response import Usage
 
 _get_ident = threading.get_ident
 _current_stream = CURRENT_STREAM.get
@@ -123,12 +126,14 @@ class StreamCall:
     __slots__ = (
         "_end_hooks",
         "_start_hooks",
+        "_tool_call_hook",
         "channel",
         "modules_seen",
         "slots",
         "streamed",
         "strict",
         "timed_out",
+        "usages",
     )
 
     def __init__(self, spec: StreamSpec, channel: Channel[Any], strict: bool) -> None:
@@ -142,6 +147,12 @@ class StreamCall:
         provider = spec.provider
         self._start_hooks = {kind: getattr(provider, hook) for kind, hook in _START_HOOKS.items()}
         self._end_hooks = {kind: getattr(provider, hook) for kind, hook in _END_HOOKS.items()}
+        overridden = (
+            type(provider).tool_call_status_message
+            is not StatusMessageProvider.tool_call_status_message
+        )
+        self._tool_call_hook = provider.tool_call_status_message if overridden else None
+        self.usages: list[Usage] = []  # one record per LM reply of this call, in order
 
     # ------------------------------------------------------------------ putting items
     def put_sync(self, item: Any) -> None:
@@ -210,20 +221,31 @@ class StreamCall:
 
     # ------------------------------------------------------------------ LM chunks
     def lm_sink(self, lm_frame: CallFrame) -> Optional[LMSink]:
-        """The listeners that follow the module enclosing this LM call, or ``None``."""
-        if not self.slots:
-            return None
+        """Where this LM call's chunks and events go, or ``None`` when nothing listens.
+
+        Text goes to the listeners that follow the module enclosing the call; native
+        reasoning deltas to those of them that listen to the module's reasoning field; tool
+        call arguments to the ``tool=`` listeners; a tool call's start to the provider's
+        ``tool_call_status_message`` hook, if it has one.
+        """
         module_frame = lm_frame.module
-        if module_frame is None:
-            return None
+        if not self.slots or module_frame is None:
+            if self._tool_call_hook is None:
+                return None
+            return LMSink(self, lm_frame, None, [], [], [])
         instance = module_frame.instance
         self.modules_seen[instance.name] = instance.outputs
-        listeners = []
+        text: list[tuple[_ListenerSlot, StreamListener]] = []
+        reasoning: list[tuple[_ListenerSlot, StreamListener]] = []
+        tools: list[_ListenerSlot] = []
         for slot in self.slots:
             if not _follows(slot, instance) or slot.done:  # _follows may refuse ambiguity
                 continue
             slot.followed = True
             template = slot.template
+            if template.tool is not None:
+                tools.append(slot)
+                continue
             listener = template.copy()
             field_format = template.field_format
             if field_format is None:
@@ -231,8 +253,17 @@ class StreamCall:
             listener._bind(
                 instance.name, module_frame.call_id, module_frame.parent_id, field_format
             )
-            listeners.append((slot, listener))
-        return LMSink(self, listeners) if listeners else None
+            text.append((slot, listener))
+            if template.signature_field_name == instance.reasoning_field:
+                reasoning.append((slot, listener))
+        if not (text or tools) and self._tool_call_hook is None:
+            return None
+        return LMSink(self, lm_frame, module_frame, text, reasoning, tools)
+
+    def record_usage(self, usages: tuple[Usage, ...]) -> None:
+        """Add one LM call's usage (one record per reply) to the run's totals."""
+        if usages:
+            self.usages.extend(usages)
 
     def check_listeners_followed(self) -> None:
         """At the end of a successful call: a listener that never followed a module is a
@@ -318,7 +349,10 @@ def _follows(slot: _ListenerSlot, instance: Component) -> bool:
         return predict is instance.owner
     if listener.predict_name is not None:
         return bool(listener.predict_name == instance.name)
-    if listener.signature_field_name not in instance.outputs:
+    if listener.tool is not None:
+        return True  # a tool call's argument: whichever module's LM makes that call
+    field = listener.signature_field_name
+    if field not in instance.outputs and field != instance.reasoning_field:
         return False
     matched = slot.matched
     if matched is None:
@@ -334,18 +368,54 @@ def _follows(slot: _ListenerSlot, instance: Component) -> bool:
 
 
 class LMSink:
-    """Feeds one LM call's chunks to the listener copies that follow its module."""
+    """Feeds one LM call's chunks and events to what follows them (see ``StreamCall.lm_sink``).
 
-    __slots__ = ("_listeners", "_stream")
+    The sync and async halves do the same work: the sync one puts with ``put_sync`` (sync
+    code: never blocks the loop, blocks a worker thread), the async one awaits ``put``.
+    """
 
-    def __init__(self, stream: StreamCall, listeners: list[tuple[_ListenerSlot, Any]]) -> None:
+    __slots__ = (
+        "_calls",
+        "_listeners",
+        "_lm_frame",
+        "_module_frame",
+        "_reasoning",
+        "_reasoning_open",
+        "_reasoning_streamed",
+        "_stream",
+        "_tools",
+    )
+
+    def __init__(
+        self,
+        stream: StreamCall,
+        lm_frame: CallFrame,
+        module_frame: Optional[CallFrame],
+        listeners: list[tuple[_ListenerSlot, StreamListener]],
+        reasoning: list[tuple[_ListenerSlot, StreamListener]],
+        tools: list[_ListenerSlot],
+    ) -> None:
         self._stream = stream
+        self._lm_frame = lm_frame
+        self._module_frame = module_frame
         self._listeners = listeners
+        self._reasoning = reasoning
+        self._reasoning_open = False
+        self._reasoning_streamed = False
+        self._tools = tools
+        # tool call index -> the tool= listener copies following that call
+        self._calls: dict[int, list[tuple[_ListenerSlot, StreamListener]]] = {}
 
     def _accept(self, responses: list[StreamResponse]) -> list[StreamResponse]:
         if responses:
             self._stream.streamed = True
         return responses
+
+    def _text(self, chunk: str) -> list[StreamResponse]:
+        out: list[StreamResponse] = []
+        for _, listener in self._listeners:
+            out.extend(self._accept(listener.feed(chunk)))
+        return out
 
     def feed_sync(self, chunk: str) -> None:
         put = self._stream.put_sync
@@ -359,21 +429,115 @@ class LMSink:
             for response in self._accept(listener.feed(chunk)):
                 await put(response)
 
-    def _flush(self) -> list[StreamResponse]:
-        out: list[StreamResponse] = []
-        for slot, listener in self._listeners:
+    def _route(self, events: tuple[Any, ...]) -> list[Any]:
+        """The items a batch of assembler events produces, in order."""
+        out: list[Any] = []
+        for event in events:
+            kind = type(event)
+            if kind is str:
+                out.extend(self._text(event))
+            elif kind is ReasoningDelta:
+                out.extend(self._native_reasoning(event.text, last=False))
+            elif kind is ToolCallStarted:
+                out.extend(self._tool_call_started(event))
+            elif kind is ToolCallArgumentsDelta:
+                for _, listener in self._calls.get(event.index, ()):
+                    out.extend(self._accept(listener.feed(event.delta)))
+            # usage and finish reasons are read from the assembled response
+        return out
+
+    def events_sync(self, events: tuple[Any, ...]) -> None:
+        put = self._stream.put_sync
+        for item in self._route(events):
+            put(item)
+
+    async def events(self, events: tuple[Any, ...]) -> None:
+        put = self._stream.put
+        for item in self._route(events):
+            await put(item)
+
+    def _native_reasoning(self, text: str, *, last: bool) -> list[StreamResponse]:
+        frame = self._module_frame
+        if frame is None or not self._reasoning:
+            return []
+        if last and not self._reasoning_open:
+            return []
+        self._reasoning_open = not last
+        self._reasoning_streamed = True
+        out = [
+            StreamResponse(
+                frame.instance.name,
+                listener.signature_field_name,
+                text,
+                last,
+                frame.call_id,
+                frame.parent_id,
+            )
+            for _, listener in self._reasoning
+        ]
+        return self._accept(out)
+
+    def _tool_call_started(self, event: ToolCallStarted) -> list[Any]:
+        out: list[Any] = []
+        stream = self._stream
+        hook = stream._tool_call_hook
+        if hook is not None:
+            lm_frame = self._lm_frame
+            try:
+                message = hook(lm_frame.instance, event.name, event.id)
+            except Exception as exc:
+                handle_listener_failure(exc, _hook_name(hook), stream.strict)
+            else:
+                if message is not None:
+                    out.append(_checked_status(message, hook, lm_frame, "lm_tool_call", stream))
+        module_frame = self._module_frame
+        if module_frame is not None:
+            for slot in self._tools:
+                template = slot.template
+                if template.tool != event.name or slot.done:
+                    continue
+                listener = template.copy()
+                listener._bind(
+                    module_frame.instance.name, module_frame.call_id, module_frame.parent_id, None
+                )
+                self._calls.setdefault(event.index, []).append((slot, listener))
+        return [item for item in out if item is not None]
+
+    def _flush(self) -> list[Any]:
+        out: list[Any] = self._native_reasoning("", last=True)
+        pairs = list(self._listeners)
+        for calls in self._calls.values():
+            pairs.extend(calls)
+        for slot, listener in pairs:
             out.extend(self._accept(listener.flush()))
             if listener.completed_any and not listener.allow_reuse:
                 slot.done = True
+        if self._reasoning_streamed:  # an occurrence of the reasoning field completed
+            for slot, listener in self._reasoning:
+                if not listener.allow_reuse:
+                    slot.done = True
         return out
 
     def close_sync(self) -> None:
-        for response in self._flush():
-            self._stream.put_sync(response)
+        for item in self._flush():
+            self._stream.put_sync(item)
 
     async def close(self) -> None:
-        for response in self._flush():
-            await self._stream.put(response)
+        for item in self._flush():
+            await self._stream.put(item)
+
+
+def _checked_status(
+    message: Any, hook: Any, frame: CallFrame, event: Any, stream: StreamCall
+) -> Optional[StatusMessage]:
+    if not isinstance(message, str):
+        error = TypeError(
+            f"{_hook_name(hook)} returned {type(message).__name__}; status message hooks "
+            "return str, or None for no message"
+        )
+        handle_listener_failure(error, _hook_name(hook), stream.strict)
+        return None
+    return status_message(message, frame.call_id, frame.parent_id, event)
 
 
 def _hook_name(hook: Any) -> str:
@@ -482,7 +646,10 @@ def outcome(
     if call.slots:
         call.check_listeners_followed()
     if include_final or not call.streamed:
-        return Prediction.from_value(result)
+        prediction = Prediction.from_value(result)
+        if call.usages:
+            prediction.set_lm_usage(usage_by_model(call.usages))
+        return prediction
     return None
 
 

@@ -1,9 +1,9 @@
-"""aiohttp as the README serves it: aiohttp's own server on a loopback port, aiohttp's client.
+"""aiohttp as the serving guide serves it: aiohttp's own server on a loopback port, its client.
 
-The handler under test is the README's code block, run as written.  The disconnect case is the
-hard one: aiohttp does not cancel a handler when its client leaves, the handler only learns it
-from a failed ``write()``, and an exception that leaves ``async for`` does not close the
-generator it iterated.  Every wait is bounded; concurrent steps are ordered by events.
+The handler under test is the code block of docs/serving.md, run as written.  The disconnect
+case is the hard one: aiohttp does not cancel a handler when its client leaves, the handler only
+learns it from a failed ``write()``, and an exception that leaves ``async for`` does not close
+the generator it iterated.  Every wait is bounded; concurrent steps are ordered by events.
 
 Skipped when aiohttp is missing (``pip install ".[web]"``), unless ``STREAMIFY_REQUIRE_WEB=1``
 (CI sets it) makes that an error.
@@ -50,11 +50,12 @@ ROOT = Path(__file__).resolve().parent.parent
 WAIT = 20.0  # seconds: the bound on every wait (never reached when all is well)
 ITEM_SIZE = 64 * 1024  # big items, so that the program outruns the network at once
 
+GUIDE = "docs/serving.md"  # where the handler is documented
 _README_BLOCK = re.compile(r"<!-- tested by tests/test_aiohttp\.py -->\n```python\n(.*?)```", re.S)
 
 
 def readme_code() -> str:
-    (code,) = _README_BLOCK.findall((ROOT / "README.md").read_text(encoding="utf-8"))
+    (code,) = _README_BLOCK.findall((ROOT / GUIDE).read_text(encoding="utf-8"))
     return str(code)
 
 
@@ -79,7 +80,7 @@ def readme_app(ask: Callable[[str], Any], *, python39: bool = False) -> web.Appl
     namespace: dict[str, Any] = {"ask": ask, "__name__": "readme_aiohttp"}
     if python39:
         namespace["__builtins__"] = {**vars(builtins), "__import__": _without_aclosing}
-    exec(compile(readme_code(), "README.md (aiohttp)", "exec"), namespace)
+    exec(compile(readme_code(), f"{GUIDE} (aiohttp)", "exec"), namespace)
     if python39:
         assert namespace["aclosing"].__module__ == "readme_aiohttp"  # the fallback ran
     app = namespace["app"]
