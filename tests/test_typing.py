@@ -14,7 +14,7 @@ from typing import Any, Union
 from typing_extensions import assert_type
 
 import streamify
-from streamify import StreamListener, asyncify, lm, module
+from streamify import LMResponse, StreamListener, asyncify, lm, module
 
 
 async def answer(question: str, *, depth: int = 1) -> str:
@@ -71,11 +71,11 @@ def test_wrong_arguments_to_streamify_are_rejected() -> None:
     assert callable(rejected)
 
 
-def test_lm_functions_return_their_text_or_a_coroutine_of_it() -> None:
-    assert_type(sync_reply("q"), str)
+def test_lm_functions_return_an_lm_response_or_a_coroutine_of_one() -> None:
+    assert_type(sync_reply("q"), LMResponse)
     assert_type(qa("q"), str)
     pending = async_reply("q")
-    _ = assert_type(pending, Coroutine[Any, Any, str])
+    _ = assert_type(pending, Coroutine[Any, Any, LMResponse])
     assert asyncio.run(pending) == "q"
 
 
