@@ -5,7 +5,8 @@ Hierarchy::
     Exception
      └── StreamifyError            base of everything streamify raises on its own
           ├── StreamClosedError    emit() into a stream whose program has already finished
-          └── CallbackError        a callback or status provider failed in strict mode
+          ├── CallbackError        a callback or status provider failed in strict mode
+          └── LMStreamError        an LLM provider's stream reported an error (in _lm_chunks)
 
 Bad arguments are refused with the built-in ``TypeError`` / ``ValueError`` when a stream or a
 listener is built, never mid-stream.  A program that is stopped because its consumer left sees
