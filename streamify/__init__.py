@@ -31,6 +31,7 @@ from ._lm_chunks import LMStreamError as LMStreamError
 from ._lm_response import LMResponse as LMResponse
 from ._lm_response import ToolCall as ToolCall
 from ._lm_response import Usage as Usage
+from ._messages import PartialResponse as PartialResponse
 from ._messages import Prediction as Prediction
 from ._messages import StatusMessage as StatusMessage
 from ._messages import StreamResponse as StreamResponse
@@ -51,6 +52,7 @@ __all__ = (
     "LMResponse",
     "LMStreamError",
     "MarkerFormat",
+    "PartialResponse",
     "Prediction",
     "Settings",
     "StatusMessage",

@@ -669,11 +669,16 @@ class _JSONScanner(FieldScanner):
         "_return",
         "_scalar",
         "_state",
+        "value_kind",
     )
 
     def __init__(self, field: str) -> None:
         self._field = field
         self._state = _J_OUTSIDE
+        # What the listened value is, once it has started: "string" (pieces are its decoded
+        # text), "container" (pieces are its JSON text as written) or "scalar" (one piece, as
+        # written); None before.  Partial-value listeners read it.
+        self.value_kind: Optional[str] = None
         self._pending = ""  # a split escape in the listened string, held back
         self._key_next = False  # in a top-level object: the next string is a key
         self._key_parts: list[str] = []
@@ -685,6 +690,7 @@ class _JSONScanner(FieldScanner):
 
     def reset(self) -> None:
         self._state = _J_OUTSIDE
+        self.value_kind = None
         self._pending = ""
         self._key_next = False
         self._key_parts = []
@@ -783,14 +789,17 @@ class _JSONScanner(FieldScanner):
                 if char == '"':
                     pos += 1
                     self._state = _J_TEXT
+                    self.value_kind = "string"
                 elif char == "{" or char == "[":
                     self._state = _J_RAW
+                    self.value_kind = "container"
                     self._depth = 0
                     self._in_string = False
                 elif char == "," or char == "}" or char == "]":
                     self._state = _J_OBJECT  # a missing value: nothing to stream
                 else:
                     self._state = _J_SCALAR
+                    self.value_kind = "scalar"
                     self._scalar = []
             elif state == _J_RAW:
                 pos = self._raw(text, pos, out)

@@ -9,6 +9,7 @@ markers stripped.  How the field is delimited is a :class:`~streamify.FieldForma
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any, Final, Optional
 
@@ -18,10 +19,12 @@ from ._formats import (
     FieldFormat,
     FieldScanner,
     FormatSpec,
+    JSONFormat,
     check_field_format,
     resolve_field_format,
 )
-from ._messages import StreamResponse
+from ._messages import PartialResponse, StreamResponse
+from ._partial_json import PartialJSONParser
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -126,6 +129,9 @@ class StreamListener:
       ``answer`` argument while the LM streams the ``final_answer`` call's JSON arguments
       (with the ``"json"`` format's guarantees).  It follows the module whose LM call makes
       the tool call (or ``predict=`` / ``predict_name=`` if given).
+    * ``partial``: inside a stream, yield :class:`PartialResponse` chunks that also carry
+      the field's value parsed so far (for a JSON object or array: the growing container, in
+      time linear in the reply); the field is read as JSON.
 
     Standalone use: call :meth:`receive` (or :meth:`feed`) with each chunk and :meth:`finalize`
     (or :meth:`flush`) at the end of each LM reply.  ``feed``/``flush`` return every response
@@ -142,6 +148,7 @@ class StreamListener:
         "_scanner",
         "allow_reuse",
         "field_format",
+        "partial",
         "predict",
         "predict_name",
         "signature_field_name",
@@ -157,6 +164,7 @@ class StreamListener:
         *,
         field_format: FormatSpec = None,
         tool: Optional[str] = None,
+        partial: bool = False,
     ) -> None:
         name: object = signature_field_name
         if not isinstance(name, str):
@@ -193,8 +201,21 @@ class StreamListener:
             raise ValueError(
                 "a tool= listener reads the tool call's JSON arguments; leave field_format unset"
             )
-        resolved = resolve_field_format("json" if tool is not None else field_format)
+        if not isinstance(partial, bool):
+            raise TypeError(f"partial must be True or False, got {type(partial).__name__}")
+        as_json = tool is not None or partial
+        if (
+            partial
+            and field_format is not None
+            and not isinstance(resolve_field_format(field_format), JSONFormat)
+        ):
+            raise ValueError(
+                "partial=True parses the field's value as JSON: use field_format='json' "
+                "(or leave it unset)"
+            )
+        resolved = resolve_field_format("json" if as_json else field_format)
         self.tool: Optional[str] = tool
+        self.partial: bool = partial
         self.signature_field_name: str = name
         self.predict: Any = predict
         self.predict_name: Optional[str] = predict_name
@@ -236,7 +257,7 @@ class StreamListener:
         format starts the scanning afresh.
         """
         self._set_tags(predict_name, call_id, parent_call_id)
-        if self.field_format is None and self.tool is None:
+        if self.field_format is None and self.tool is None and not self.partial:
             resolved = resolve_field_format(field_format)
             if resolved is None:
                 resolved = CHAT
@@ -374,7 +395,9 @@ class StreamListener:
         new.allow_reuse = self.allow_reuse
         new.field_format = self.field_format
         new.tool = self.tool
-        new._start(CHAT if self.field_format is None and self.tool is None else self._format)
+        new.partial = self.partial
+        fixed = self.field_format is not None or self.tool is not None or self.partial
+        new._start(self._format if fixed else CHAT)
         return new
 
     def __repr__(self) -> str:
@@ -385,4 +408,91 @@ class StreamListener:
             extra += f", field_format={self.field_format!r}"
         if self.tool is not None:
             extra += f", tool={self.tool!r}"
+        if self.partial:
+            extra += ", partial=True"
         return f"StreamListener({self.signature_field_name!r}{extra})"
+
+
+class PartialValues:
+    """Wraps a ``partial=True`` listener (the stream does): each of its responses becomes a
+    :class:`PartialResponse` with the field's value parsed so far.
+
+    An object or array value is fed, as written, to an incremental parser (see
+    ``_partial_json``) whose live value each chunk carries; a string, number or literal is
+    parsed once, at its last chunk.  JSON the parser refuses (an LM may write anything) gives
+    ``value=None`` for the rest of that occurrence; the chunks themselves still flow.
+    """
+
+    __slots__ = ("_broken", "_parser", "_text", "listener")
+
+    def __init__(self, listener: StreamListener) -> None:
+        self.listener = listener
+        self._parser: Optional[PartialJSONParser] = None
+        self._text: list[str] = []
+        self._broken = False
+
+    @property
+    def allow_reuse(self) -> bool:
+        return self.listener.allow_reuse
+
+    @property
+    def completed_any(self) -> bool:
+        return self.listener.completed_any
+
+    def feed(self, chunk: str) -> list[StreamResponse]:
+        return self._convert(self.listener.feed(chunk))
+
+    def flush(self) -> list[StreamResponse]:
+        return self._convert(self.listener.flush())
+
+    def _convert(self, responses: list[StreamResponse]) -> list[StreamResponse]:
+        if not responses:
+            return responses
+        kind = getattr(self.listener._scanner, "value_kind", None)
+        return [self._one(response, kind) for response in responses]
+
+    def _one(self, response: StreamResponse, kind: Optional[str]) -> StreamResponse:
+        last = response.is_last_chunk
+        value: Any = None
+        snapshot: Any = None
+        complete = False
+        if self._broken:
+            pass
+        elif kind == "container":
+            parser = self._parser
+            if parser is None:
+                parser = self._parser = PartialJSONParser()
+            try:
+                parser.feed(response.chunk)
+                if last:
+                    value, complete = parser.finish(), True
+                else:
+                    snapshot = parser.snapshot()
+                    value = None if snapshot is None else snapshot.value
+            except ValueError:
+                self._broken = True
+                value, snapshot = None, None
+        else:
+            self._text.append(response.chunk)
+            if last:
+                text = "".join(self._text)
+                if kind == "string":
+                    value, complete = text, True
+                else:
+                    try:
+                        value, complete = json.loads(text), True
+                    except ValueError:
+                        value = None
+        if last:
+            self._parser, self._text, self._broken = None, [], False
+        return PartialResponse(
+            response.predict_name,
+            response.signature_field_name,
+            response.chunk,
+            last,
+            response.call_id,
+            response.parent_call_id,
+            value=value,
+            complete=complete,
+            snapshot=snapshot,
+        )

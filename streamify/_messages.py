@@ -10,11 +10,12 @@ the consumer as a ``Prediction``; only its fields can be fewer than the mapping'
 
 from __future__ import annotations
 
+import copy
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-__all__ = ("EventKind", "Prediction", "StatusMessage", "StreamResponse")
+__all__ = ("EventKind", "PartialResponse", "Prediction", "StatusMessage", "StreamResponse")
 
 EventKind = Literal[
     "module_start", "module_end", "tool_start", "tool_end", "lm_start", "lm_end", "lm_tool_call"
@@ -50,6 +51,33 @@ class StreamResponse:
     is_last_chunk: bool
     call_id: str = ""
     parent_call_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class PartialResponse(StreamResponse):
+    """A chunk of a JSON field streamed by a ``StreamListener(..., partial=True)``, with the
+    field's value parsed so far.
+
+    ``chunk`` and ``is_last_chunk`` are as for any :class:`StreamResponse` (the chunks join to
+    the field's JSON text when the value is an object or array, to its decoded text when it
+    is a string).  ``value`` is the value so far: for an object or array, the *live* parsed
+    container — the same object in every chunk of one occurrence, growing in place (read it
+    when you get it, do not mutate it, and call :meth:`copy` to keep it as it is now); for a
+    string, number or literal, ``None`` until the last chunk.  On the last chunk
+    (``complete`` is true) ``value`` equals ``json.loads`` of the whole value.  Producing it
+    costs the same per chunk however large the value grows.
+    """
+
+    value: Any = None
+    complete: bool = False
+    snapshot: Any = field(default=None, compare=False, repr=False)
+
+    def copy(self) -> Any:
+        """A deep copy of ``value`` as it was when this chunk was made."""
+        snapshot = self.snapshot
+        if snapshot is not None:
+            return snapshot.copy()
+        return copy.deepcopy(self.value)
 
 
 def status_message(

@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncGenerator, Awaitable
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from ._callbacks import StatusMessageProvider, handle_listener_failure, logger
 from ._channel import Channel
 from ._context import CURRENT_STREAM, current_settings, override_settings
 from ._instrument import component_of
 from ._jobs import current_job
+from ._listener import PartialValues
 from ._lm_chunks import ReasoningDelta, ToolCallArgumentsDelta, ToolCallStarted
 from ._lm_response import usage_by_model
 from ._messages import Prediction, StatusMessage, StreamResponse, status_message
@@ -235,7 +236,7 @@ class StreamCall:
             return LMSink(self, lm_frame, None, [], [], [])
         instance = module_frame.instance
         self.modules_seen[instance.name] = instance.outputs
-        text: list[tuple[_ListenerSlot, StreamListener]] = []
+        text: list[tuple[_ListenerSlot, Follower]] = []
         reasoning: list[tuple[_ListenerSlot, StreamListener]] = []
         tools: list[_ListenerSlot] = []
         for slot in self.slots:
@@ -253,7 +254,7 @@ class StreamCall:
             listener._bind(
                 instance.name, module_frame.call_id, module_frame.parent_id, field_format
             )
-            text.append((slot, listener))
+            text.append((slot, PartialValues(listener) if template.partial else listener))
             if template.signature_field_name == instance.reasoning_field:
                 reasoning.append((slot, listener))
         if not (text or tools) and self._tool_call_hook is None:
@@ -391,7 +392,7 @@ class LMSink:
         stream: StreamCall,
         lm_frame: CallFrame,
         module_frame: Optional[CallFrame],
-        listeners: list[tuple[_ListenerSlot, StreamListener]],
+        listeners: list[tuple[_ListenerSlot, Follower]],
         reasoning: list[tuple[_ListenerSlot, StreamListener]],
         tools: list[_ListenerSlot],
     ) -> None:
@@ -404,7 +405,7 @@ class LMSink:
         self._reasoning_streamed = False
         self._tools = tools
         # tool call index -> the tool= listener copies following that call
-        self._calls: dict[int, list[tuple[_ListenerSlot, StreamListener]]] = {}
+        self._calls: dict[int, list[tuple[_ListenerSlot, Follower]]] = {}
 
     def _accept(self, responses: list[StreamResponse]) -> list[StreamResponse]:
         if responses:
@@ -500,7 +501,8 @@ class LMSink:
                 listener._bind(
                     module_frame.instance.name, module_frame.call_id, module_frame.parent_id, None
                 )
-                self._calls.setdefault(event.index, []).append((slot, listener))
+                follower = PartialValues(listener) if template.partial else listener
+                self._calls.setdefault(event.index, []).append((slot, follower))
         return [item for item in out if item is not None]
 
     def _flush(self) -> list[Any]:
@@ -603,6 +605,8 @@ def result_of(producer: asyncio.Task[Any]) -> Any:
 
 
 _running: set[asyncio.Task[Any]] = set()
+
+Follower = Union["StreamListener", PartialValues]  # what an LM sink feeds text to
 
 
 def start_call(

@@ -324,11 +324,13 @@ def gc_of_sync_stream_in_its_own_worker_thread() -> None:
 
 def gc_of_sync_stream_on_its_loop_thread() -> None:
     gc.disable()
-    dropped = asyncio.Event()
     stopped = threading.Event()
     loops: list[asyncio.AbstractEventLoop] = []
+    events: list[asyncio.Event] = []  # made on the program's loop (3.9 binds at creation)
 
     async def program() -> None:
+        dropped = asyncio.Event()
+        events.append(dropped)
         loops.append(asyncio.get_running_loop())
         try:
             await emit(1)
@@ -343,7 +345,7 @@ def gc_of_sync_stream_on_its_loop_thread() -> None:
     assert next(generator) == 1
     _drop_in_a_cycle(generator)
     del generator
-    loops[0].call_soon_threadsafe(dropped.set)
+    loops[0].call_soon_threadsafe(events[0].set)
     _wait(stopped, "the program stopped")
 
 
@@ -423,18 +425,20 @@ def cancelled_asyncify_call_blocked_on_a_full_buffer_raises_in_its_thread() -> N
             reached.append("cancelled in the thread")
             raise
 
-    timed_out = asyncio.Event()
+    events: list[asyncio.Event] = []  # made inside the loop (3.9 binds it at creation)
 
     async def program() -> str:
         try:
             await asyncio.wait_for(asyncify(emitter)(), 0.05)
         except asyncio.TimeoutError:
             reached.append("timed out")
-        timed_out.set()
+        events[0].set()
         await emit("after")
         return "done"
 
     async def main() -> list[Any]:
+        timed_out = asyncio.Event()
+        events.append(timed_out)
         items = []
         async for item in wrap(program, buffer_size=1)():
             items.append(item)

@@ -13,6 +13,7 @@ EXPECTED = {
     "LMResponse",
     "LMStreamError",
     "MarkerFormat",
+    "PartialResponse",
     "Prediction",
     "Settings",
     "StatusMessage",
