@@ -294,3 +294,44 @@ def test_mixed_str_and_dict_chunks_outside_any_stream() -> None:
     assert response == "Hello, world"
     assert response.usage is not None and response.usage.total_tokens == 5
     assert json.dumps(str(response)) == '"Hello, world"'
+
+
+# litellm's own import warns (pydantic), which this suite turns into errors.
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+async def test_litellm_stream_goes_into_lm_with_no_glue(
+    llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Optional, as uvloop is: .ci/run installs litellm when it can.  Its cost map is read
+    # from the package, never fetched (this machine reaches no network).
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    litellm = pytest.importorskip("litellm")
+    reply = the_script(llm_server)
+
+    @lm
+    async def chat(question: str) -> AsyncIterator[Any]:
+        stream = await litellm.acompletion(
+            model="openai/m1",
+            api_base=llm_server.openai_url,
+            api_key="test",
+            messages=[{"role": "user", "content": question}],
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_headers=reply.headers,
+        )
+        async for chunk in stream:
+            yield chunk
+
+    responses: list[LMResponse] = []
+
+    @module(name="agent", outputs=("answer",))
+    async def agent(question: str) -> str:
+        response = await chat(question)
+        responses.append(response)
+        return str(response)
+
+    stream = streamify(agent, status_message_provider=ToolStarts(), stream_listeners=listeners())
+    items = [item async for item in stream("q")]
+    check_items(items)
+    assert str(responses[0]) == "".join(TEXT)
+    assert responses[0].reasoning == "Let me think."
+    assert responses[0].tool_calls[0].args == {"answer": "forty-two", "n": 1}
