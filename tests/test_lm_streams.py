@@ -335,3 +335,29 @@ async def test_litellm_stream_goes_into_lm_with_no_glue(
     assert str(responses[0]) == "".join(TEXT)
     assert responses[0].reasoning == "Let me think."
     assert responses[0].tool_calls[0].args == {"answer": "forty-two", "n": 1}
+
+
+async def test_a_connection_dropped_mid_reply_raises_in_the_lm_call_after_the_chunks_before(
+    llm_server: LLMServer,
+) -> None:
+    reply = llm_server.reply("drop", text=TEXT, drop_after=2)
+    client = openai.AsyncOpenAI(base_url=llm_server.openai_url, api_key="test", max_retries=0)
+
+    @lm
+    async def chat() -> Any:
+        return await client.chat.completions.create(
+            model="m1", messages=[], stream=True, extra_headers=reply.headers
+        )
+
+    @module(outputs=("answer",))
+    async def agent() -> str:
+        return str(await chat())
+
+    received: list[Any] = []
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - the SDK's own error, by version
+        async for item in streamify(agent, stream_listeners=[StreamListener("answer")])():
+            received.append(item)
+    assert not isinstance(caught.value, AssertionError)
+    assert joined(received, "answer") == "The answer"
+    assert not any(isinstance(item, Prediction) for item in received)
+    await client.close()
