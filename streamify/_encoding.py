@@ -870,6 +870,8 @@ async def _frames_with_keepalive(
         await pump.stop()
 
 
+# The sync twin of ``_frames``, step for step: one awaits ``__anext__`` and ``aclose()``, the
+# other calls ``next`` and ``close()``; Python offers no way to share the body between them.
 def _frames_sync(iterator: Iterator[Any], framing: _Framing) -> Generator[str, None, None]:
     failure: Optional[Exception] = None
     closed = False

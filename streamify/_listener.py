@@ -318,6 +318,8 @@ class StreamListener:
         self._backlog = []
         return out
 
+    # receive() inlines the same single-piece fast path as feed(): it is DSPy's per-chunk entry
+    # point, and a shared helper would cost a call per chunk on the hottest path.
     def receive(self, chunk: str) -> Optional[StreamResponse]:
         """Take the next raw chunk; return the response it produced, or ``None``.
 

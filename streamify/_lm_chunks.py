@@ -957,6 +957,9 @@ class LMChunkAssembler:
             self._message_key, inp + created + read, out, None, self._anthropic_model
         )
 
+    # _a_block_start and _a_block_delta read the same three kinds (text, thinking, tool use)
+    # from differently named fields of the two Anthropic events; kept apart so each stays a
+    # flat run of attribute reads on the per-chunk path.
     def _a_block_start(self, chunk: Any) -> Events:
         self._provider = ANTHROPIC
         block = _get(chunk, "content_block")

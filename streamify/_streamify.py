@@ -218,6 +218,8 @@ def _check_bool(value: Any, name: str) -> bool:
     return value
 
 
+# The overloads repeat the signature on purpose: each pins the return type for one way of
+# passing async_streaming (typing has no shorter spelling of "this flag picks the type").
 @overload
 def streamify(
     program: Callable[P, Any],
