@@ -296,22 +296,30 @@ class StreamCall:
 
 
 def report_after_stop(producer: asyncio.Task[Any]) -> None:
-    """The program's outcome after its consumer left: dropped, except what must not be.
+    """The program's outcome after its consumer left: dropped, and logged if it is an error.
 
-    The consumer chose to stop before the outcome, so it is not raised to it, but a failure
-    while the program was being cancelled is logged, and ``KeyboardInterrupt`` /
-    ``SystemExit`` are re-raised.
+    The consumer chose to stop before the outcome, so nothing is raised to it: not even a
+    ``KeyboardInterrupt`` / ``SystemExit`` the program raised while it was being stopped.
+    Raising those from ``aclose()`` would tear down whatever runs the close — in particular
+    ``asyncio.run``'s own shutdown, which closes every open stream at once and is abandoned
+    half-way by a ``SystemExit`` escaping one of them (the others' closes are then never
+    awaited).  They are logged with their traceback on the ``streamify`` logger instead.
     """
     if producer.cancelled():
         return
     exc = producer.exception()
     if exc is None:
-        result_of(producer)  # re-raises a KeyboardInterrupt / SystemExit the program raised
-        return
-    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-        raise exc
-    if exc is not None and not isinstance(exc, asyncio.CancelledError):
-        logger.error("the streamed program raised after its consumer had left", exc_info=exc)
+        result = producer.result()
+        if isinstance(result, Fatal):
+            exc = result.exc
+        else:
+            return
+    if not isinstance(exc, asyncio.CancelledError):
+        logger.error(
+            "the streamed program raised %s after its consumer had left",
+            type(exc).__name__,
+            exc_info=exc,
+        )
 
 
 def _never_followed(listener: StreamListener, seen: dict[str, tuple[str, ...]]) -> str:

@@ -40,7 +40,6 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
-from ._callbacks import logger
 from ._channel import Channel, EndOfStream, WouldBlock
 from ._jobs import current_job
 from ._loop_thread import LoopThread, loop_for_sync_stream
@@ -175,12 +174,7 @@ class _ProducerSide:
             if self._reported:
                 return
             self._reported = True
-        try:
-            report_after_stop(self.producer)
-        except BaseException as exc:  # KeyboardInterrupt / SystemExit: nobody to raise to
-            logger.error(
-                "the program of a dropped sync stream raised %s", type(exc).__name__, exc_info=exc
-            )
+        report_after_stop(self.producer)  # logs; raises nothing
 
 
 def _iterate(

@@ -127,8 +127,9 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 
 TIMEOUT = 0.05  # timeout= and idle_timeout= of the timeout stops, in seconds
-SETTLE = 1.0  # the bound on every wait for something that finishes asynchronously
-HANDSHAKE = 2.0  # the bound on the hand-off of a garbage collection in the program's thread
+SETTLE = 5.0  # the bound on every wait for something that finishes asynchronously (ends early)
+HANDSHAKE = 10.0  # the bound on the hand-off of a garbage collection in the program's thread
+# (generous: on a loaded 2-core machine a worker thread can wait seconds for its turn)
 POLL = 0.002
 DEFAULT_THREAD_LIMIT = streamify.Settings().thread_limit
 SLOW_CALLBACK = "Executing %s took %.3f seconds"  # asyncio's debug-mode warning
