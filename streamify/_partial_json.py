@@ -141,6 +141,8 @@ import reprlib
 import sys
 from typing import Any, Dict, Final, List, NoReturn, Optional, Tuple, Union, cast
 
+from ._formats import _J_HEX4, _J_HEX_PREFIX, _J_LOW, _J_LOW_PREFIX, _J_SIMPLE
+
 __all__ = ("JSONValue", "PartialJSONError", "PartialJSONParser", "PartialValue")
 
 JSONValue = Union[None, bool, int, float, str, List["JSONValue"], Dict[str, "JSONValue"]]
@@ -178,20 +180,12 @@ _STR_RUN: Final = re.compile(r'[^"\\\x00-\x1f]*')
 _TOKEN_START: Final = frozenset("-0123456789tfnNI")
 _TOKEN_RUN: Final = re.compile(r"[-+.0-9A-Za-z]*")
 _NUMBER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
-_HEX4: Final = re.compile(r"[0-9a-fA-F]{4}")
-_HEX_PREFIX: Final = re.compile(r"[0-9a-fA-F]{0,3}")
-_LOW: Final = re.compile(r"\\u[dD][c-fC-F][0-9a-fA-F]{2}")
-_LOW_PREFIX: Final = re.compile(r"(?:\\(?:u(?:[dD](?:[c-fC-F][0-9a-fA-F]{0,1})?)?)?)?")
-_SIMPLE: Final = {
-    '"': '"',
-    "\\": "\\",
-    "/": "/",
-    "b": "\b",
-    "f": "\f",
-    "n": "\n",
-    "r": "\r",
-    "t": "\t",
-}
+# The string-escape pieces are the JSON field scanner's: one definition of JSON escapes.
+_HEX4 = _J_HEX4
+_HEX_PREFIX = _J_HEX_PREFIX
+_LOW = _J_LOW
+_LOW_PREFIX = _J_LOW_PREFIX
+_SIMPLE = _J_SIMPLE
 _LITERALS: Final[Dict[str, JSONValue]] = {
     "true": True,
     "false": False,
