@@ -12,10 +12,6 @@ from ._context import Settings as Settings
 from ._context import configure as configure
 from ._context import context as context
 from ._encoding import encode_item as encode_item
-from ._encoding import ndjson_response as ndjson_response
-from ._encoding import ndjson_response_sync as ndjson_response_sync
-from ._encoding import streaming_response as streaming_response
-from ._encoding import streaming_response_sync as streaming_response_sync
 from ._exceptions import CallbackError as CallbackError
 from ._exceptions import StreamClosedError as StreamClosedError
 from ._exceptions import StreamifyError as StreamifyError
@@ -35,6 +31,13 @@ from ._messages import PartialResponse as PartialResponse
 from ._messages import Prediction as Prediction
 from ._messages import StatusMessage as StatusMessage
 from ._messages import StreamResponse as StreamResponse
+from ._protocol import Event as Event
+from ._protocol import StreamProtocol as StreamProtocol
+from ._protocol import encode_json as encode_json
+from ._responses import ndjson_response as ndjson_response
+from ._responses import ndjson_response_sync as ndjson_response_sync
+from ._responses import streaming_response as streaming_response
+from ._responses import streaming_response_sync as streaming_response_sync
 from ._stream import emit as emit
 from ._stream import emit_sync as emit_sync
 from ._streamify import streamify as streamify
@@ -47,6 +50,7 @@ __all__ = (
     "BaseCallback",
     "CallbackError",
     "Component",
+    "Event",
     "FieldFormat",
     "FieldScanner",
     "LMResponse",
@@ -59,6 +63,7 @@ __all__ = (
     "StatusMessageProvider",
     "StreamClosedError",
     "StreamListener",
+    "StreamProtocol",
     "StreamResponse",
     "StreamifyError",
     "ToolCall",
@@ -70,6 +75,7 @@ __all__ = (
     "emit",
     "emit_sync",
     "encode_item",
+    "encode_json",
     "lm",
     "module",
     "ndjson_response",

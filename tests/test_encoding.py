@@ -22,16 +22,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamify import emit, streamify
-from streamify._encoding import (
+from streamify._encoding import _to_json, encode_item
+from streamify._messages import Prediction, StatusMessage, StreamResponse
+from streamify._responses import (
     _Pump,
-    _to_json,
-    encode_item,
     ndjson_response,
     ndjson_response_sync,
     streaming_response,
     streaming_response_sync,
 )
-from streamify._messages import Prediction, StatusMessage, StreamResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterator

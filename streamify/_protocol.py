@@ -1,0 +1,176 @@
+"""Wire protocols: how the items of a stream become the events a front-end reads.
+
+A protocol maps each stream item (status message, token chunk, custom item, prediction) and
+the two endings (done, error) to zero or more *events*.  The response functions
+(``streaming_response`` and friends, in ``_responses.py``) frame those events as SSE or NDJSON;
+a protocol never writes bytes itself, so framing safety (no raw line break can come from
+content, surrogates become U+FFFD) holds for every protocol, built-in or a user's own.
+
+An event is ``Event(type, data)``: ``type`` names it (written as the SSE ``event:`` line when
+the protocol sets ``event_names``), ``data`` is a JSON-able payload (encoded by the response,
+with its ``default`` hook, and refused as :func:`streamify.encode_item` refuses) or a ``str``
+of JSON text made by :func:`encode_json`.
+
+Invariants (what the response functions rely on):
+
+1. A protocol object given to a response is a *template*: each response calls
+   :meth:`StreamProtocol.new` once and uses only the copy, so one protocol object serves
+   any number of concurrent responses, and per-response state (open text parts, sequence
+   numbers) lives in the copy.
+2. For one response the calls are, in order: ``new(run_id)``, ``start()``, then ``events(item)``
+   for each item in stream order, then exactly one of ``finish()`` (the stream ended) or
+   ``fail(error_type, message)`` (the stream raised, or an item could not be encoded).  No call
+   follows the ending.  A protocol that raises in ``start``/``events``/``finish`` ends the
+   response like an item that cannot be encoded (an error event, logged); one that raises in
+   ``fail`` ends it with streamify's own error event.
+3. Ids in events derive from ``run_id`` and the items' call ids only, so a run's log, read
+   again from any id, shows the same ids.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Optional, Union
+
+from typing_extensions import Self
+
+from ._encoding import Default, _convert_payload, _payload, _status_json, _to_json, _token_json
+from ._messages import Prediction, StatusMessage, StreamResponse
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = ("Event", "StreamProtocol", "StreamifyProtocol", "encode_json")
+
+
+class Event(NamedTuple):
+    """One event of a protocol: its ``type`` and its ``data``.
+
+    ``data`` is a JSON-able value (usually a ``dict``), or a ``str`` holding JSON text made by
+    :func:`encode_json` (or a marker such as ``"[DONE]"``), written as it is.
+    """
+
+    type: str
+    data: Union[Mapping[str, Any], Sequence[Any], str, int, float, bool, None]
+
+
+def encode_json(value: Any, default: Optional[Default] = None) -> str:
+    """``value`` as compact JSON text safe to frame: no raw line break, no surrogate.
+
+    Refuses what :func:`streamify.encode_item` refuses (``TypeError`` / ``ValueError``).
+    """
+    return _to_json(_convert_payload(value, default))
+
+
+class StreamProtocol:
+    """Base class of wire protocols.  Subclass it and override the ``on_*`` methods.
+
+    Class attributes describe the protocol to the response functions:
+
+    * ``name`` -- the name ``protocol=`` accepts for a built-in;
+    * ``media_type`` and ``headers`` -- what the HTTP response must say
+      (see :meth:`response_headers`);
+    * ``event_names`` -- write each event's ``type`` as the SSE ``event:`` line;
+    * ``done_marker`` -- SSE data sent after :meth:`finish`'s events (``"[DONE]"``), or None;
+      NDJSON responses end with ``ndjson_done`` instead (a JSON line, or None);
+    * ``sse_only`` -- the protocol is defined over SSE only (NDJSON is refused when wrapping).
+
+    Each ``on_*`` method returns a sequence of :class:`Event` (empty: nothing is sent).
+    ``self.run_id`` is set by :meth:`new`: the run's id, or a fresh random one per response.
+    """
+
+    name: ClassVar[str] = "custom"
+    media_type: ClassVar[str] = "text/event-stream"
+    headers: ClassVar[Mapping[str, str]] = {}
+    event_names: ClassVar[bool] = False
+    done_marker: ClassVar[Optional[str]] = None
+    ndjson_done: ClassVar[Optional[str]] = None
+    sse_only: ClassVar[bool] = False
+
+    run_id: str = ""
+    default: Optional[Default] = None
+
+    def new(self, run_id: Optional[str] = None, default: Optional[Default] = None) -> Self:
+        """A copy of this template for one response (see the module docstring).
+
+        ``run_id`` is the run's id (a fresh random one when None); ``default`` is the
+        response's ``default`` hook, for :func:`encode_json`.  Override :meth:`reset` to set up
+        per-response state.
+        """
+        fresh = copy.copy(self)
+        fresh.run_id = run_id if run_id is not None else secrets.token_hex(16)
+        fresh.default = default
+        fresh.reset()
+        return fresh
+
+    def reset(self) -> None:
+        """Set up per-response state on a fresh copy.  The default does nothing."""
+
+    def response_headers(self, *, ndjson: bool = False) -> dict[str, str]:
+        """The HTTP headers a response in this protocol needs, ``content-type`` included."""
+        media_type = "application/x-ndjson" if ndjson else self.media_type
+        base = {"content-type": f"{media_type}; charset=utf-8"}
+        if not ndjson:
+            base.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
+        base.update(self.headers)
+        return base
+
+    # -- the calls a response makes (see invariant 2) --------------------------------------
+
+    def start(self) -> Sequence[Event]:
+        """Events sent before the first item.  The default: none."""
+        return ()
+
+    def events(self, item: Any) -> Sequence[Event]:
+        """The events of one item: dispatches on its type to the ``on_*`` methods."""
+        if isinstance(item, StreamResponse):
+            return self.on_token(item)
+        if isinstance(item, StatusMessage):
+            return self.on_status(item)
+        if isinstance(item, Prediction):
+            return self.on_prediction(item)
+        return self.on_item(item)
+
+    def finish(self) -> Sequence[Event]:
+        """Events sent after the last item, when the stream ended normally."""
+        return ()
+
+    def fail(self, error_type: str, message: str) -> Sequence[Event]:
+        """Events sent when the stream raised (or an item could not be encoded)."""
+        return (Event("error", {"type": "error", "error": error_type, "message": message}),)
+
+    # -- per item type -----------------------------------------------------------------------
+
+    def on_status(self, item: StatusMessage) -> Sequence[Event]:
+        return ()
+
+    def on_token(self, item: StreamResponse) -> Sequence[Event]:
+        return ()
+
+    def on_prediction(self, item: Prediction) -> Sequence[Event]:
+        return ()
+
+    def on_item(self, item: Any) -> Sequence[Event]:
+        return ()
+
+
+class StreamifyProtocol(StreamProtocol):
+    """streamify's own frames: ``{"type": ...}`` objects, as :func:`streamify.encode_item`."""
+
+    name = "streamify"
+    done_marker = "[DONE]"
+    ndjson_done = '{"type":"done"}'
+
+    def events(self, item: Any) -> Sequence[Event]:
+        cls = type(item)
+        if cls is StreamResponse:
+            text = _token_json(item)
+            if text is not None:
+                return (Event("token", text),)
+        elif cls is StatusMessage:
+            text = _status_json(item)
+            if text is not None:
+                return (Event("status", text),)
+        payload = _payload(item, self.default)
+        return (Event(payload["type"], _to_json(payload)),)
