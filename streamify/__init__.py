@@ -32,8 +32,14 @@ from ._messages import Prediction as Prediction
 from ._messages import StatusMessage as StatusMessage
 from ._messages import StreamResponse as StreamResponse
 from ._protocol import Event as Event
+from ._protocol import StreamifyProtocol as StreamifyProtocol
 from ._protocol import StreamProtocol as StreamProtocol
 from ._protocol import encode_json as encode_json
+from ._protocol import error_payload as error_payload
+from ._protocol_dspy import DSPyProtocol as DSPyProtocol
+from ._protocol_openai import OpenAIResponsesProtocol as OpenAIResponsesProtocol
+from ._protocol_registry import protocol_headers as protocol_headers
+from ._protocol_registry import protocol_names as protocol_names
 from ._responses import ndjson_response as ndjson_response
 from ._responses import ndjson_response_sync as ndjson_response_sync
 from ._responses import streaming_response as streaming_response
@@ -50,12 +56,14 @@ __all__ = (
     "BaseCallback",
     "CallbackError",
     "Component",
+    "DSPyProtocol",
     "Event",
     "FieldFormat",
     "FieldScanner",
     "LMResponse",
     "LMStreamError",
     "MarkerFormat",
+    "OpenAIResponsesProtocol",
     "PartialResponse",
     "Prediction",
     "Settings",
@@ -65,6 +73,7 @@ __all__ = (
     "StreamListener",
     "StreamProtocol",
     "StreamResponse",
+    "StreamifyProtocol",
     "StreamifyError",
     "ToolCall",
     "Usage",
@@ -76,10 +85,13 @@ __all__ = (
     "emit_sync",
     "encode_item",
     "encode_json",
+    "error_payload",
     "lm",
     "module",
     "ndjson_response",
     "ndjson_response_sync",
+    "protocol_headers",
+    "protocol_names",
     "streamify",
     "streaming_response",
     "streaming_response_sync",

@@ -7,7 +7,8 @@ Every item becomes one JSON object with a ``"type"`` key (see :func:`encode_item
                  "is_last_chunk", "call_id", "parent_call_id"}
     prediction  {"type": "prediction", "data": {fields...}[, "raw": value]}
     item        {"type": "item", "data": value}         anything the program emitted itself
-    error       {"type": "error", "error": "ValueError", "message": "..."}
+    error       {"type": "error", "error": {"type": "ValueError", "message": "..."},
+                 "message": "..."}
 
 These are the payloads of the default ``"streamify"`` protocol (``_protocol.py``); the
 response functions that frame them are in ``_responses.py``.
@@ -481,7 +482,12 @@ def _message_of(error: BaseException) -> str:
 
 
 def _error_payload(error: BaseException) -> dict[str, Any]:
-    return {"type": "error", "error": type(error).__name__, "message": _message_of(error)}
+    message = _message_of(error)
+    return {
+        "type": "error",
+        "error": {"type": type(error).__name__, "message": message},
+        "message": message,
+    }
 
 
 def _log_program_error(error: BaseException, api: str) -> None:

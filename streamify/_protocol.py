@@ -41,7 +41,7 @@ from ._messages import Prediction, StatusMessage, StreamResponse
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ("Event", "StreamProtocol", "StreamifyProtocol", "encode_json")
+__all__ = ("Event", "StreamProtocol", "StreamifyProtocol", "encode_json", "error_payload")
 
 
 class Event(NamedTuple):
@@ -61,6 +61,16 @@ def encode_json(value: Any, default: Optional[Default] = None) -> str:
     Refuses what :func:`streamify.encode_item` refuses (``TypeError`` / ``ValueError``).
     """
     return _to_json(_convert_payload(value, default))
+
+
+def error_payload(error_type: str, message: str) -> dict[str, Any]:
+    """streamify's error object: ``{"type": "error", "error": {"type", "message"}, "message"}``.
+
+    ``error`` is an object with the exception's type name and the message, the shape OpenAI's
+    SDKs read from a stream (``openai.Stream`` raises ``APIError`` with ``error.message``);
+    the top-level ``message`` is the same text, for clients that read only that.
+    """
+    return {"type": "error", "error": {"type": error_type, "message": message}, "message": message}
 
 
 class StreamProtocol:
@@ -137,8 +147,12 @@ class StreamProtocol:
         return ()
 
     def fail(self, error_type: str, message: str) -> Sequence[Event]:
-        """Events sent when the stream raised (or an item could not be encoded)."""
-        return (Event("error", {"type": "error", "error": error_type, "message": message}),)
+        """Events sent when the stream raised (or an item could not be encoded).
+
+        ``error_type`` is the exception's type name, ``message`` what went wrong.  The default
+        sends streamify's error object (:func:`error_payload`).
+        """
+        return (Event("error", error_payload(error_type, message)),)
 
     # -- per item type -----------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ finishes:
   way);
 * an item could not be encoded (refused as above, or a ``default`` hook raised): that item is
   not sent; the stream is closed, stopping the program, then an ``error`` object follows
-  (``"error"`` is the exception's type, ``"message"`` says which item could not be encoded
+  (``"error"`` holds the exception's type, ``"message"`` says which item could not be encoded
   and why), without the done marker.  The failure is logged with its traceback (it is a bug
   in the server code: pass ``default=``);
 * ``BaseException``\\ s that are not ``Exception`` (cancellation, ``KeyboardInterrupt``,
@@ -63,6 +63,7 @@ from ._encoding import (
     _to_json,
     _type_name,
 )
+from ._protocol import error_payload
 from ._protocol_registry import ProtocolArg, get_protocol
 
 if TYPE_CHECKING:
@@ -148,8 +149,7 @@ class _Framing:
             return self._frames(self.protocol.fail(error_type, message))
         except Exception:
             logger.exception("the %s protocol failed to encode an error", self.protocol.name)
-            payload = {"type": "error", "error": error_type, "message": message}
-            return self.frame("error", _to_json(payload))
+            return self.frame("error", _to_json(error_payload(error_type, message)))
 
     def frame(self, kind: str, data: str) -> str:
         raise NotImplementedError
@@ -596,7 +596,8 @@ def streaming_response(
       task (one task for all its steps, so context variables behave as usual).
 
     If the stream raises an ``Exception``, an error frame
-    ``data: {"type":"error","error":"<ExceptionType>","message":"<str(exc)>"}`` follows the
+    ``data: {"type":"error","error":{"type":"<ExceptionType>","message":"<str(exc)>"},
+    "message":"<str(exc)>"}`` follows the
     frames already sent and the response ends without ``[DONE]``; the exception is logged with
     its traceback on the ``streamify`` logger and not re-raised.  Other ``BaseException``\\ s
     propagate (the program's ``KeyboardInterrupt`` / ``SystemExit`` as the same object).  An

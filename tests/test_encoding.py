@@ -137,7 +137,7 @@ def expected_stream(items: list[Any]) -> tuple[list[dict[str, Any]], bool]:
         try:
             payloads.append(expected_payload(item))
         except KeysCollide:
-            payloads.append({"type": "error", "error": "ValueError"})
+            payloads.append({"type": "error", "error": {"type": "ValueError"}})
             return payloads, False
     return payloads, True
 
@@ -146,7 +146,9 @@ def without_error_message(payloads: list[dict[str, Any]]) -> list[dict[str, Any]
     """The payloads with an error object's message checked and left out (see expected_stream)."""
     if payloads and payloads[-1]["type"] == "error":
         error = payloads[-1]
-        assert "both become the JSON key" in error.pop("message")
+        message = error.pop("message")
+        assert "both become the JSON key" in message
+        assert error["error"].pop("message") == message
     return payloads
 
 
@@ -765,7 +767,7 @@ async def test_an_item_that_cannot_be_encoded_closes_the_stream_then_ends_with_a
     (before, _), (error, log_at_error) = received  # no done marker
     assert before["type"] == "status"
     assert error["type"] == "error"
-    assert error["error"] == error_name
+    assert error["error"] == {"type": error_name, "message": error["message"]}
     assert error["message"].startswith("cannot encode ")
     assert "item of type " in error["message"]
     assert message_part in error["message"]
@@ -801,7 +803,7 @@ def test_an_item_a_sync_response_cannot_encode_closes_the_stream_then_ends_with_
         ("item", []),
         ("error", ["stream closed"]),
     ]
-    assert received[1][0]["error"] == error_name
+    assert received[1][0]["error"]["type"] == error_name
     assert message_part in received[1][0]["message"]
     assert len(caplog.records) == 1
 
@@ -990,7 +992,7 @@ async def test_program_error_sends_an_error_frame_and_ends_without_done(
     assert [event.type for event in events] == ["status", "error"]
     assert json.loads(events[1].data) == {
         "type": "error",
-        "error": "ProgramFailed",
+        "error": {"type": "ProgramFailed", "message": "boom\n\ndata: [DONE]\n\n"},
         "message": "boom\n\ndata: [DONE]\n\n",
     }
     assert closed == ["closed"]
@@ -1010,7 +1012,11 @@ def test_program_error_in_a_sync_stream_sends_an_error_frame(
     with caplog.at_level(logging.ERROR, logger="streamify"):
         frames = list(streaming_response_sync(stream()))
         lines = list(ndjson_response_sync(stream()))
-    error = {"type": "error", "error": "ProgramFailed", "message": "bad"}
+    error = {
+        "type": "error",
+        "error": {"type": "ProgramFailed", "message": "bad"},
+        "message": "bad",
+    }
     assert [json.loads(event.data) for event in parse_sse("".join(frames)).events] == [
         {"type": "item", "data": 1},
         error,
@@ -1044,7 +1050,7 @@ async def test_error_with_an_unprintable_message_still_sends_an_error_frame(
         frames = await collect(streaming_response(stream()))
     assert json.loads(parse_sse(frames[-1]).events[0].data) == {
         "type": "error",
-        "error": "Unprintable",
+        "error": {"type": "Unprintable", "message": "<unprintable Unprintable>"},
         "message": "<unprintable Unprintable>",
     }
 

@@ -227,7 +227,10 @@ def test_program_error_ends_the_stream_with_an_error_frame_and_no_done(
     decoded = payloads(events)
     assert decoded[-1] == {
         "type": "error",
-        "error": "ConnectionError",
+        "error": {
+            "type": "ConnectionError",
+            "message": "the fake LM lost its connection half-way through",
+        },
         "message": "the fake LM lost its connection half-way through",
     }
     assert of_type(decoded, "prediction") == []

@@ -1,0 +1,85 @@
+"""The ``"dspy"`` protocol: the frames DSPy's own ``dspy.streaming.streaming_response`` sends.
+
+DSPy's server helper writes ``data: {"prediction": {fields...}}`` for the result,
+``data: {"chunk": "<JSON text of an LM stream chunk>"}`` for the raw LM chunks a program
+without listeners streams (a ``chat.completion.chunk``, JSON-encoded a second time), and
+ends with ``data: [DONE]``.  Its clients look for those two keys and the marker.  Here:
+
+* a prediction is ``{"prediction": {fields...}}``, as there;
+* a token chunk is ``{"chunk": "<chat.completion.chunk JSON>"}`` whose
+  ``choices[0].delta.content`` is the chunk's text, so a client that shows DSPy's chunks shows
+  ours; the chunk also names its field (``predict_name``, ``signature_field_name``, top level
+  of the inner JSON).  With ``chunks=False`` tokens are sent as streamify's own ``token``
+  frames instead;
+* status messages, custom items and errors, which DSPy's helper cannot send at all (it raises
+  on them), are streamify's own frames (``{"type": "status", ...}``): objects with neither a
+  ``prediction`` nor a ``chunk`` key, which those clients skip; a failed response has no
+  ``[DONE]``.
+
+The chunk ids are ``chatcmpl-<call id>`` (the run id for a chunk without one).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from ._encoding import _payload, _to_json
+from ._messages import Prediction, StreamResponse
+from ._protocol import Event, StreamifyProtocol
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ("DSPyProtocol",)
+
+
+class DSPyProtocol(StreamifyProtocol):
+    """The frames DSPy's ``streaming_response`` clients parse (see the module docstring).
+
+    :param chunks: send token chunks as DSPy's ``{"chunk": ...}`` frames (the default), or,
+        when False, as streamify's ``token`` frames, which DSPy's clients skip.
+    :raises TypeError: ``chunks`` is not a bool.
+    """
+
+    name = "dspy"
+    done_marker = "[DONE]"
+    sse_only = True  # DSPy's clients read Server-Sent Events
+
+    def __init__(self, *, chunks: bool = True) -> None:
+        if not isinstance(chunks, bool):
+            raise TypeError(f"DSPyProtocol chunks must be True or False, got {chunks!r}")
+        self.chunks = chunks
+
+    def reset(self) -> None:
+        self._created = int(time.time())
+
+    def events(self, item: Any) -> Sequence[Event]:
+        if isinstance(item, Prediction):
+            return self.on_prediction(item)
+        if self.chunks and isinstance(item, StreamResponse):
+            return self.on_token(item)
+        return super().events(item)  # status messages, custom items: streamify's frames
+
+    def on_prediction(self, item: Prediction) -> Sequence[Event]:
+        fields = _payload(item, self.default)["data"]
+        return (Event("prediction", _to_json({"prediction": fields})),)
+
+    def on_token(self, item: StreamResponse) -> Sequence[Event]:
+        token = _payload(item, self.default)  # text made safe to encode (no surrogates)
+        chunk = {
+            "id": f"chatcmpl-{item.call_id or self.run_id}",
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": token["predict_name"],
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": token["chunk"]},
+                    "finish_reason": "stop" if item.is_last_chunk else None,
+                }
+            ],
+            "predict_name": token["predict_name"],
+            "signature_field_name": token["signature_field_name"],
+        }
+        return (Event("chunk", _to_json({"chunk": _to_json(chunk)})),)
