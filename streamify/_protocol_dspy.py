@@ -9,12 +9,13 @@ ends with ``data: [DONE]``.  Its clients look for those two keys and the marker.
 * a token chunk is ``{"chunk": "<chat.completion.chunk JSON>"}`` whose
   ``choices[0].delta.content`` is the chunk's text, so a client that shows DSPy's chunks shows
   ours; the chunk also names its field (``predict_name``, ``signature_field_name``, top level
-  of the inner JSON).  With ``chunks=False`` tokens are sent as streamify's own ``token``
-  frames instead;
-* status messages, custom items and errors, which DSPy's helper cannot send at all (it raises
-  on them), are streamify's own frames (``{"type": "status", ...}``): objects with neither a
-  ``prediction`` nor a ``chunk`` key, which those clients skip; a failed response has no
-  ``[DONE]``.
+  of the inner JSON).  With ``chunks=False`` tokens are sent as the other items below;
+* status messages and custom items, which DSPy's helper cannot send at all (it raises on
+  them), are streamify's own payload under a ``streamify`` key
+  (``{"streamify": {"type": "status", ...}}``): objects with neither a ``prediction`` nor a
+  ``chunk`` key, which those clients skip;
+* an error is streamify's error frame (``{"type": "error", "error": {...}, "message": ...}``),
+  and a failed response has no ``[DONE]``.
 
 The chunk ids are ``chatcmpl-<call id>`` (the run id for a chunk without one).
 """
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._encoding import _payload, _to_json
 from ._messages import Prediction, StreamResponse
-from ._protocol import Event, StreamifyProtocol
+from ._protocol import Event, StreamProtocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,11 +35,11 @@ if TYPE_CHECKING:
 __all__ = ("DSPyProtocol",)
 
 
-class DSPyProtocol(StreamifyProtocol):
+class DSPyProtocol(StreamProtocol):
     """The frames DSPy's ``streaming_response`` clients parse (see the module docstring).
 
     :param chunks: send token chunks as DSPy's ``{"chunk": ...}`` frames (the default), or,
-        when False, as streamify's ``token`` frames, which DSPy's clients skip.
+        when False, as ``{"streamify": {"type": "token", ...}}``, which DSPy's clients skip.
     :raises TypeError: ``chunks`` is not a bool.
     """
 
@@ -59,7 +60,10 @@ class DSPyProtocol(StreamifyProtocol):
             return self.on_prediction(item)
         if self.chunks and isinstance(item, StreamResponse):
             return self.on_token(item)
-        return super().events(item)  # status messages, custom items: streamify's frames
+        # Status messages, custom items (and tokens with chunks=False): streamify's payload,
+        # under a key of its own, so that no client mistakes it for a DSPy frame.
+        payload = _payload(item, self.default)
+        return (Event(payload["type"], _to_json({"streamify": payload})),)
 
     def on_prediction(self, item: Prediction) -> Sequence[Event]:
         fields = _payload(item, self.default)["data"]

@@ -8,15 +8,16 @@ default ``"streamify"`` protocol; the SDK's own clients are pointed at it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import pytest
-
-from tests.web_support import http_client, serve
 
 import openai
 import pydantic
+import pytest
 from openai.types.responses import (
     ResponseCompletedEvent,
     ResponseCreatedEvent,
@@ -27,16 +28,22 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
 )
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
 
 import streamify
 from streamify import StreamListener, protocol_headers, streaming_response
+from tests.web_support import http_client, serve
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+ROOT = Path(__file__).resolve().parent.parent
+GUIDE = "docs/protocols.md"
+_BLOCK = re.compile(r"<!-- tested by tests/test_protocol_openai\.py -->\n```python\n(.*?)```", re.S)
+GUIDE_URL = "http://127.0.0.1:8000"
 
 REASONING = "Six times seven is forty-two."
 ANSWER = "The answer is 42, as always.\n\nWith a blank line and data: [DONE] in it."
@@ -76,6 +83,8 @@ ask = streamify.streamify(
 
 
 async def responses(request: Request) -> Response:
+    from starlette.responses import StreamingResponse
+
     body = await request.json()
     stream = ask(body["input"], fail=body["input"] == "fail")
     return StreamingResponse(
@@ -85,22 +94,29 @@ async def responses(request: Request) -> Response:
 
 
 async def chat_completions(request: Request) -> Response:
+    from starlette.responses import StreamingResponse
+
     body = await request.json()
     stream = ask(str(body["messages"][-1].get("content")), fail=True)
     return StreamingResponse(streaming_response(stream), headers=protocol_headers())
 
 
-APP = Starlette(
-    routes=[
-        Route("/v1/responses", responses, methods=["POST"]),
-        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-    ]
-)
+def create_app() -> Starlette:
+    """The two endpoints (starlette is imported once ``tests.web_support`` has checked it)."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    return Starlette(
+        routes=[
+            Route("/v1/responses", responses, methods=["POST"]),
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    with serve(APP) as url:
+    with serve(create_app()) as url:
         yield url
 
 
@@ -191,3 +207,16 @@ def test_the_chat_completions_sdk_raises_with_the_message_of_streamifys_error_fr
         "error": {"type": "ConnectionError", "message": FAILURE},
         "message": FAILURE,
     }
+
+
+@pytest.mark.timeout(60)
+def test_the_guides_client_prints_the_streamed_answer_then_the_usage(base_url: str) -> None:
+    (code,) = _BLOCK.findall((ROOT / GUIDE).read_text(encoding="utf-8"))
+    assert GUIDE_URL in code
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code.replace(GUIDE_URL, base_url), GUIDE, "exec"), {})
+    out = printed.getvalue()
+    assert out.startswith(ANSWER + "\n ")
+    usage = out[len(ANSWER) :]
+    assert "input_tokens=11" in usage and "output_tokens=7" in usage
