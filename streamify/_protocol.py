@@ -18,18 +18,27 @@ Invariants (what the response functions rely on):
    any number of concurrent responses, and per-response state (open text parts, sequence
    numbers) lives in the copy.
 2. For one response the calls are, in order: ``new(run_id)``, ``start()``, then ``events(item)``
-   for each item in stream order, then exactly one of ``finish()`` (the stream ended) or
-   ``fail(error_type, message)`` (the stream raised, or an item could not be encoded).  No call
-   follows the ending.  A protocol that raises in ``start``/``events``/``finish`` ends the
-   response like an item that cannot be encoded (an error event, logged); one that raises in
-   ``fail`` ends it with streamify's own error event.
+   for each item in stream order, then ``finish()`` (the stream ended) or
+   ``fail(error_type, message)`` (the stream raised, or an item could not be encoded); ``fail``
+   also follows a ``start``/``events``/``finish`` that raised, which ends the response like an
+   item that cannot be encoded (the stream closed, an error event, logged).  No call follows
+   ``fail``.  A protocol that raises in ``fail`` ends the response with streamify's own error
+   event (:func:`error_payload`).  The calls of one response come from one thread, one at a
+   time; the consumer leaving (a disconnect) makes no call at all.
 3. Ids in events derive from ``run_id`` and the items' call ids only, so a run's log, read
    again from any id, shows the same ids.
+4. Framing safety does not depend on the protocol.  ``data`` given as a ``str`` is written as
+   it is, so it must be JSON text from :func:`encode_json` (or a marker); the response
+   refuses (as an item that cannot be encoded) a ``str`` data or an event ``type`` holding a
+   line break or a surrogate.  Built-in protocols, whose ``str`` data all come from the
+   encoder and whose types are constants, set ``_trusted_framing`` in their own class body and
+   skip that check (a subclass of one, which may override its methods, is checked).
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Optional, Union
 
@@ -73,6 +82,31 @@ def error_payload(error_type: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type, "message": message}, "message": message}
 
 
+_UNSAFE = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029\ud800-\udfff]")
+"""What a frame's line may not hold: a line break by any splitting rule, or a surrogate."""
+
+
+def _trusted(protocol: StreamProtocol) -> bool:
+    """Whether the protocol's own class (not a subclass of it) is a trusted built-in."""
+    return type(protocol).__dict__.get("_trusted_framing", False) is True
+
+
+def _checked(events: Sequence[Event]) -> Sequence[Event]:
+    """A protocol's events, refused (``ValueError``) if one could break the framing."""
+    for kind, data in events:
+        if type(kind) is not str or _UNSAFE.search(kind):
+            raise ValueError(
+                f"a protocol event's type must be a str without line breaks, got {kind!r}"
+            )
+        if type(data) is str and _UNSAFE.search(data):
+            raise ValueError(
+                "a protocol event's data given as a str must be JSON text made by "
+                "streamify.encode_json(), but it holds a line break or a surrogate: pass the "
+                "value itself as data instead"
+            )
+    return events
+
+
 class StreamProtocol:
     """Base class of wire protocols.  Subclass it and override the ``on_*`` methods.
 
@@ -97,6 +131,7 @@ class StreamProtocol:
     done_marker: ClassVar[Optional[str]] = None
     ndjson_done: ClassVar[Optional[str]] = None
     sse_only: ClassVar[bool] = False
+    _trusted_framing: ClassVar[bool] = False  # see invariant 4; built-in protocols only
 
     run_id: str = ""
     default: Optional[Default] = None
@@ -174,6 +209,7 @@ class StreamifyProtocol(StreamProtocol):
 
     name = "streamify"
     done_marker = "[DONE]"
+    _trusted_framing = True
     ndjson_done = '{"type":"done"}'
 
     def events(self, item: Any) -> Sequence[Event]:

@@ -46,6 +46,7 @@ class DSPyProtocol(StreamProtocol):
     name = "dspy"
     done_marker = "[DONE]"
     sse_only = True  # DSPy's clients read Server-Sent Events
+    _trusted_framing = True
 
     def __init__(self, *, chunks: bool = True) -> None:
         if not isinstance(chunks, bool):

@@ -115,6 +115,7 @@ class OpenAIResponsesProtocol(StreamProtocol):
     name = "openai-responses"
     event_names = True
     sse_only = True
+    _trusted_framing = True
 
     def __init__(
         self,

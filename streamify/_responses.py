@@ -63,7 +63,7 @@ from ._encoding import (
     _to_json,
     _type_name,
 )
-from ._protocol import error_payload
+from ._protocol import _checked, _trusted, error_payload
 from ._protocol_registry import ProtocolArg, get_protocol
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class _Framing:
     (``""``: nothing to send); they raise ``_EncodeFailure`` when there can be none.
     """
 
-    __slots__ = ("api", "default", "protocol")
+    __slots__ = ("api", "default", "protocol", "trusted")
 
     def __init__(
         self, api: str, default: Optional[Default], protocol: StreamProtocol, run_id: Optional[str]
@@ -99,8 +99,11 @@ class _Framing:
         self.api = api
         self.default = default
         self.protocol = protocol.new(run_id, default)
+        self.trusted = _trusted(protocol)
 
     def _frames(self, events: Sequence[Event]) -> str:
+        if not self.trusted:
+            events = _checked(events)
         if len(events) == 1:  # the usual case, kept short
             kind, data = events[0]
             return self.frame(kind, data if type(data) is str else self._json(data))
