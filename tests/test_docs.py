@@ -43,7 +43,7 @@ EXPECTED_EXAMPLES: dict[str, set[str]] = {
     "docs/dspy-migration.md": {"dspy-migration"},
     "docs/guarantees.md": {"stopping", "timeout"},
     "docs/llm.md": {"llm-agent"},
-    "docs/protocols.md": set(),
+    "docs/protocols.md": {"own-protocol"},
     "docs/serving.md": {"serving-starlette"},
     "docs/sync-code.md": {"sync-consumer", "sync-stop", "threads", "nested"},
     "docs/token-streaming.md": {"token-streaming", "custom-format"},
