@@ -378,7 +378,7 @@ function start(question) {
   source.addEventListener("error", (event) => {
     if (typeof event.data === "string") {  // an "error" frame: the program raised
       const error = JSON.parse(event.data);
-      showError(`${error.error}: ${error.message}`);
+      showError(`${error.error.type}: ${error.message}`);
     } else if (source !== null) {  // the connection failed or ended without [DONE]
       showError("The connection was lost before the end of the stream.");
     }
