@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Union
 
 from ._protocol import StreamifyProtocol, StreamProtocol
+from ._protocol_agui import AGUIProtocol
 from ._protocol_dspy import DSPyProtocol
 from ._protocol_openai import OpenAIResponsesProtocol
+from ._protocol_vercel import VercelUIProtocol
 
 __all__ = ("ProtocolArg", "get_protocol", "protocol_headers", "protocol_names")
 
@@ -21,6 +23,8 @@ _BUILTINS: dict[str, type[StreamProtocol]] = {
     StreamifyProtocol.name: StreamifyProtocol,
     OpenAIResponsesProtocol.name: OpenAIResponsesProtocol,
     DSPyProtocol.name: DSPyProtocol,
+    VercelUIProtocol.name: VercelUIProtocol,
+    AGUIProtocol.name: AGUIProtocol,
 }
 
 
@@ -34,7 +38,13 @@ def get_protocol(protocol: ProtocolArg) -> StreamProtocol:
     if isinstance(protocol, StreamProtocol):
         return protocol
     if isinstance(protocol, type) and issubclass(protocol, StreamProtocol):
-        return protocol()
+        try:
+            return protocol()
+        except TypeError as error:
+            raise TypeError(
+                f"the protocol class {protocol.__name__} cannot be made without arguments "
+                f"({error}); pass an instance of it instead"
+            ) from error
     if isinstance(protocol, str):
         found = _BUILTINS.get(protocol)
         if found is None:

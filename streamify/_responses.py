@@ -582,6 +582,12 @@ def streaming_response(
     Use it with any framework that streams an async iterable of ``str``, for instance
     ``StreamingResponse(streaming_response(stream), media_type="text/event-stream")``.
 
+    ``protocol`` is the wire protocol: a built-in's name (:func:`protocol_names`:
+    ``"streamify"``, the default, described below; ``"openai-responses"``, ``"dspy"``, ...) or
+    a :class:`StreamProtocol` instance or subclass; :func:`protocol_headers` gives the HTTP
+    headers it needs.  ``ValueError`` for an unknown name, ``TypeError`` for anything else.
+    ``event_names=None`` leaves the choice to the protocol.
+
     * Each item is encoded by :func:`encode_item` (``default`` is passed on) and sent as
       ``data: <json>\\n\\n``; the JSON is compact, keeps non-ASCII text as is and never holds
       a raw line break, so no content can break the framing.

@@ -359,6 +359,13 @@ def test_unknown_names_and_wrong_types_are_refused_with_what_to_pass() -> None:
             streaming_response(stream(), protocol=wrong)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="StreamProtocol instance or subclass"):
             protocol_headers(wrong)  # type: ignore[arg-type]
+
+    class NeedsArguments(Plain):
+        def __init__(self, url: str) -> None:
+            self.url = url
+
+    with pytest.raises(TypeError, match="NeedsArguments cannot be made without arguments"):
+        streaming_response(stream(), protocol=NeedsArguments)
     with pytest.raises(TypeError, match="ndjson must be True or False"):
         protocol_headers("streamify", ndjson=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="text_fields must be a collection of field names"):
