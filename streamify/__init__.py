@@ -36,10 +36,12 @@ from ._protocol import StreamifyProtocol as StreamifyProtocol
 from ._protocol import StreamProtocol as StreamProtocol
 from ._protocol import encode_json as encode_json
 from ._protocol import error_payload as error_payload
+from ._protocol_agui import AGUIProtocol as AGUIProtocol
 from ._protocol_dspy import DSPyProtocol as DSPyProtocol
 from ._protocol_openai import OpenAIResponsesProtocol as OpenAIResponsesProtocol
 from ._protocol_registry import protocol_headers as protocol_headers
 from ._protocol_registry import protocol_names as protocol_names
+from ._protocol_vercel import VercelUIProtocol as VercelUIProtocol
 from ._responses import ndjson_response as ndjson_response
 from ._responses import ndjson_response_sync as ndjson_response_sync
 from ._responses import streaming_response as streaming_response
@@ -53,6 +55,7 @@ from ._workers import asyncify as asyncify
 __version__ = "0.1.0.dev0"
 
 __all__ = (
+    "AGUIProtocol",
     "BaseCallback",
     "CallbackError",
     "Component",
@@ -77,6 +80,7 @@ __all__ = (
     "StreamifyError",
     "ToolCall",
     "Usage",
+    "VercelUIProtocol",
     "apply_sync_streaming",
     "asyncify",
     "configure",

@@ -290,6 +290,7 @@ def _convert_dataclass(
         return {
             field.name: _convert(getattr(instance, field.name), default, active)
             for field in dataclasses.fields(instance)
+            if field.metadata.get("streamify_encode", True)  # StatusMessage.name / .detail
         }
     finally:
         active.discard(marker)

@@ -29,12 +29,24 @@ class StatusMessage:
     ``call_id`` is the id of the instrumented call whose event produced the message and
     ``parent_call_id`` the id of the instrumented call it ran inside (``None`` at top level),
     so nested and parallel calls can be told apart.  ``event`` names the callback event.
+
+    ``name`` is the instrumented call's name (the tool's, module's or LM's ``name``; for
+    ``"lm_tool_call"``, the tool the LM calls) and ``detail`` what the call was given or gave:
+    its bound inputs (a ``dict``) at a ``*_start`` event, its outputs at a ``*_end`` event, the
+    provider's tool call id at ``"lm_tool_call"``.  Both are ``None`` for a message made by
+    hand.  ``detail`` takes no part in equality or ``repr``, and the default ``"streamify"``
+    wire protocol sends neither; protocols with tool calls (``"vercel-ui"``, ``"ag-ui"``) do.
     """
 
     message: str
     call_id: str = ""
     parent_call_id: Optional[str] = None
     event: Optional[EventKind] = None
+    # Not in streamify's own frames, so they stay as they were (see _encoding).
+    name: Optional[str] = field(default=None, metadata={"streamify_encode": False})
+    detail: Any = field(
+        default=None, compare=False, repr=False, metadata={"streamify_encode": False}
+    )
 
 
 @dataclass(frozen=True)
@@ -81,19 +93,33 @@ class PartialResponse(StreamResponse):
 
 
 def status_message(
-    message: str, call_id: str, parent_call_id: Optional[str], event: EventKind
+    message: str,
+    call_id: str,
+    parent_call_id: Optional[str],
+    event: EventKind,
+    name: Optional[str] = None,
+    detail: Any = None,
 ) -> StatusMessage:
     """A ``StatusMessage`` built by filling its ``__dict__``: the same, equal instance as the
     constructor gives, without the frozen dataclass's ``object.__setattr__`` per field (this
     runs twice per instrumented call inside a stream)."""
     status: StatusMessage = object.__new__(StatusMessage)
     status.__dict__.update(
-        message=message, call_id=call_id, parent_call_id=parent_call_id, event=event
+        message=message,
+        call_id=call_id,
+        parent_call_id=parent_call_id,
+        event=event,
+        name=name,
+        detail=detail,
     )
     return status
 
 
-if status_message("m", "c", "p", "tool_start") != StatusMessage("m", "c", "p", "tool_start"):
+if (
+    status_message("m", "c", "p", "tool_start", "t", 1)
+    != StatusMessage("m", "c", "p", "tool_start", "t", 1)
+    or status_message("m", "c", "p", "tool_start", "t", 1).detail != 1
+):
     # StatusMessage changed shape (slots, __post_init__, ...): use the real constructor.
     status_message = StatusMessage
 

@@ -196,7 +196,7 @@ class StreamCall:
             handle_listener_failure(exc, _hook_name(hook), self.strict)
             return
         if message is not None:
-            self._queue_status(message, hook, frame, _START_EVENT)
+            self._queue_status(message, hook, frame, _START_EVENT, inputs)
 
     def on_end(self, frame: CallFrame, outputs: Any, exception: Optional[BaseException]) -> None:
         if exception is not None:
@@ -208,9 +208,11 @@ class StreamCall:
             handle_listener_failure(exc, _hook_name(hook), self.strict)
             return
         if message is not None:
-            self._queue_status(message, hook, frame, _END_EVENT)
+            self._queue_status(message, hook, frame, _END_EVENT, outputs)
 
-    def _queue_status(self, message: Any, hook: Any, frame: CallFrame, events: Any) -> None:
+    def _queue_status(
+        self, message: Any, hook: Any, frame: CallFrame, events: Any, detail: Any
+    ) -> None:
         if type(message) is not str and not isinstance(message, str):
             error = TypeError(
                 f"{_hook_name(hook)} returned {type(message).__name__}; status message hooks "
@@ -218,7 +220,9 @@ class StreamCall:
             )
             handle_listener_failure(error, _hook_name(hook), self.strict)
             return
-        self.put_sync(status_message(message, frame.call_id, frame.parent_id, events[frame.kind]))
+        kind = events[frame.kind]
+        name = frame.instance.name
+        self.put_sync(status_message(message, frame.call_id, frame.parent_id, kind, name, detail))
 
     # ------------------------------------------------------------------ LM chunks
     def lm_sink(self, lm_frame: CallFrame) -> Optional[LMSink]:
@@ -498,7 +502,11 @@ class LMSink:
                 handle_listener_failure(exc, _hook_name(hook), stream.strict)
             else:
                 if message is not None:
-                    out.append(_checked_status(message, hook, lm_frame, "lm_tool_call", stream))
+                    out.append(
+                        _checked_status(
+                            message, hook, lm_frame, "lm_tool_call", stream, event.name, event.id
+                        )
+                    )
         module_frame = self._module_frame
         if module_frame is not None:
             for slot in self._tools:
@@ -538,7 +546,13 @@ class LMSink:
 
 
 def _checked_status(
-    message: Any, hook: Any, frame: CallFrame, event: Any, stream: StreamCall
+    message: Any,
+    hook: Any,
+    frame: CallFrame,
+    event: Any,
+    stream: StreamCall,
+    name: Optional[str],
+    detail: Any,
 ) -> Optional[StatusMessage]:
     if not isinstance(message, str):
         error = TypeError(
@@ -547,7 +561,7 @@ def _checked_status(
         )
         handle_listener_failure(error, _hook_name(hook), stream.strict)
         return None
-    return status_message(message, frame.call_id, frame.parent_id, event)
+    return status_message(message, frame.call_id, frame.parent_id, event, name, detail)
 
 
 def _hook_name(hook: Any) -> str:

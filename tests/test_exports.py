@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamify
 
 EXPECTED = {
+    "AGUIProtocol",
     "BaseCallback",
     "CallbackError",
     "Component",
@@ -29,6 +30,7 @@ EXPECTED = {
     "StreamifyError",
     "ToolCall",
     "Usage",
+    "VercelUIProtocol",
     "apply_sync_streaming",
     "asyncify",
     "configure",
