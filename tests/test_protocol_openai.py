@@ -8,6 +8,7 @@ default ``"streamify"`` protocol; the SDK's own clients are pointed at it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import openai
 import pydantic
 import pytest
+from hypothesis import given
 from openai.types.responses import (
     ResponseCompletedEvent,
     ResponseCreatedEvent,
@@ -31,6 +33,7 @@ from openai.types.responses import (
 
 import streamify
 from streamify import StreamListener, protocol_headers, streaming_response
+from tests.test_encoding import collect, from_list, hypothesis_settings, parse_sse, streams
 from tests.web_support import http_client, serve
 
 if TYPE_CHECKING:
@@ -48,6 +51,8 @@ GUIDE_URL = "http://127.0.0.1:8000"
 REASONING = "Six times seven is forty-two."
 ANSWER = "The answer is 42, as always.\n\nWith a blank line and data: [DONE] in it."
 FAILURE = "the LM lost its connection\n\ndata: [DONE]"
+EVENTS: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(ResponseStreamEvent)
+"""The SDK's models of every Responses stream event (built once: building it is slow)."""
 USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
 
 
@@ -155,7 +160,6 @@ def test_responses_sdk_reads_typed_events_whose_deltas_join_to_the_answer(base_u
 def test_every_responses_event_validates_against_the_sdk_models(
     base_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    validator: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(ResponseStreamEvent)
     for question in ("why?", "fail"):
         with http_client() as client:
             reply = client.post(f"{base_url}/v1/responses", json={"input": question})
@@ -165,7 +169,7 @@ def test_every_responses_event_validates_against_the_sdk_models(
             event_line, data_line = frame.split("\n")
             data = json.loads(data_line.removeprefix("data: "))
             assert event_line == f"event: {data['type']}"
-            event = validator.validate_python(data)  # raises on a missing or mistyped field
+            event = EVENTS.validate_python(data)  # raises on a missing or mistyped field
             assert event.type == data["type"]
         assert data["type"] == ("error" if question == "fail" else "response.completed")
 
@@ -220,3 +224,26 @@ def test_the_guides_client_prints_the_streamed_answer_then_the_usage(base_url: s
     assert out.startswith(ANSWER + "\n ")
     usage = out[len(ANSWER) :]
     assert "input_tokens=11" in usage and "output_tokens=7" in usage
+
+
+@hypothesis_settings
+@given(items=streams)
+def test_for_any_stream_every_event_is_a_valid_sdk_event_in_sequence(items: list[Any]) -> None:
+    frames = asyncio.run(collect(streaming_response(from_list(items), protocol="openai-responses")))
+    events = [EVENTS.validate_json(event.data) for event in parse_sse("".join(frames)).events]
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    assert isinstance(events[0], ResponseCreatedEvent)
+    if isinstance(events[-1], ResponseCompletedEvent):
+        output = events[-1].response.output
+        deltas: dict[str, str] = {item.id: "" for item in output if item.type == "message"}
+        for event in events:
+            if isinstance(event, ResponseTextDeltaEvent):
+                deltas[event.item_id] += event.delta  # items may interleave
+        assert events[-1].response.output_text == "".join(deltas.values())
+        finished = [e for e in events if isinstance(e, ResponseOutputItemDoneEvent)]
+        assert sorted(e.output_index for e in finished) == list(range(len(output)))
+        assert [e.item.id for e in sorted(finished, key=lambda e: e.output_index)] == [
+            item.id for item in output
+        ]
+    else:  # an item the encoder refused (two keys that become one JSON key)
+        assert events[-1].type == "error"
