@@ -26,6 +26,7 @@ EXPECTED = {
     "StreamifyError",
     "ToolCall",
     "Usage",
+    "aiohttp_response",
     "apply_sync_streaming",
     "asyncify",
     "configure",
@@ -41,6 +42,7 @@ EXPECTED = {
     "streamify",
     "streaming_response",
     "streaming_response_sync",
+    "websocket_stream",
     "tool",
 }
 
