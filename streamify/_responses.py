@@ -25,6 +25,13 @@ finishes:
   the stream is closed and the response's generator returns only once that is done;
 * closing the stream raised: that exception propagates, keepalive or not.
 
+Keepalive.  A keepalive never cancels a pending step of the stream.  A streamify stream (async
+or sync) is stepped directly, as without keepalive: the response registers it for idle ticks
+(``_idle``), and while it waits for an item a timer on its channel wakes it to yield a tick,
+which becomes the keepalive frame.  Any other async iterable is stepped in one helper task
+(``_Pump``), any other sync iterable in one helper thread (``_ThreadSteps``).  The endings
+above hold on all three paths.
+
 Abandoned responses.  A response dropped without being closed is closed by the event loop's
 async-generator finalizer.  Until then, this module holds the stream it serves (and, with
 keepalive, the helper task that steps it): a response kept alive by a reference cycle, such as

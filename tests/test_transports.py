@@ -118,16 +118,19 @@ async def read_all(url: str, question: str) -> tuple[list[dict[str, Any]], Any]:
     """Connect, ask, read every message until the server closes; (messages, close code)."""
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         await ws.send_str(question)
-        messages = [json.loads(message) async for message in _texts(ws)]
-        return messages, ws.close_code
+        return await read_until_close(ws)
 
 
-async def _texts(ws: aiohttp.ClientWebSocketResponse) -> Any:
+async def read_until_close(ws: aiohttp.ClientWebSocketResponse) -> tuple[list[Any], Any]:
+    """The JSON text messages, and the code of the server's close frame (its ``data``: the
+    client's own ``close_code`` depends on the aiohttp version)."""
+    messages: list[Any] = []
     while True:
         message = await asyncio.wait_for(ws.receive(), WAIT)
         if message.type != aiohttp.WSMsgType.TEXT:
-            return
-        yield message.data
+            assert message.type == aiohttp.WSMsgType.CLOSE, message
+            return messages, message.data
+        messages.append(json.loads(message.data))
 
 
 def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -158,8 +161,7 @@ async def test_a_raw_asgi_websocket_app_gets_the_handshake_the_messages_and_the_
     with serve(raw_asgi_app(answer), ws="wsproto") as base:
         async with aiohttp.ClientSession() as session:
             ws = await session.ws_connect(base.replace("http", "ws") + "/?Who")
-            messages = [json.loads(message) async for message in _texts(ws)]
-            code = ws.close_code
+            messages, code = await read_until_close(ws)
             await ws.close()
     assert messages[-2:] == [{"type": "prediction", "data": {"answer": "Who 42"}}, {"type": "done"}]
     assert code == 1000
