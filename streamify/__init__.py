@@ -50,6 +50,8 @@ from ._stream import emit as emit
 from ._stream import emit_sync as emit_sync
 from ._streamify import streamify as streamify
 from ._sync import apply_sync_streaming as apply_sync_streaming
+from ._transports import aiohttp_response as aiohttp_response
+from ._transports import websocket_stream as websocket_stream
 from ._workers import asyncify as asyncify
 
 __version__ = "0.1.0.dev0"
@@ -81,6 +83,7 @@ __all__ = (
     "ToolCall",
     "Usage",
     "VercelUIProtocol",
+    "aiohttp_response",
     "apply_sync_streaming",
     "asyncify",
     "configure",
@@ -100,4 +103,5 @@ __all__ = (
     "streaming_response",
     "streaming_response_sync",
     "tool",
+    "websocket_stream",
 )

@@ -123,7 +123,7 @@ class Channel(Generic[T]):
         self._lock = threading.Lock()
         self._space = threading.Condition(self._lock)  # threads waiting for space
         # The sleeping consumer: a Future (async consumer) or a Condition (thread consumer).
-        self._sleeper: Union[asyncio.Future[None], threading.Condition, None] = None
+        self._sleeper: Union[asyncio.Future[Optional[bool]], threading.Condition, None] = None
         self._thread_consumer: Optional[threading.Condition] = None
         self._wake_scheduled = False
         self._putters: deque[asyncio.Future[None]] = deque()
@@ -365,16 +365,19 @@ class Channel(Generic[T]):
             self.release_space()
         return item
 
-    async def wait_readable(self) -> None:
+    async def wait_readable(self, timeout: Optional[float] = None) -> bool:
         """Wait on the loop until an item is buffered or the producer side has finished.
 
-        On a loop that a worker job runs itself (a sync program iterating an inner stream
-        with ``asyncio.run``), a cancelled job cancels this wait (see ``_jobs``)."""
+        Returns ``True`` then, ``False`` when ``timeout`` seconds passed first (a timer
+        wakes the wait; nothing is cancelled).  On a loop that a worker job runs itself (a
+        sync program iterating an inner stream with ``asyncio.run``), a cancelled job cancels
+        this wait (see ``_jobs``)."""
         with self._lock:
             if self._items or self.write_closed:
-                return
-            waiter: asyncio.Future[None] = self._loop.create_future()
+                return True
+            waiter: asyncio.Future[Optional[bool]] = self._loop.create_future()
             self._sleeper = waiter
+        timer = None if timeout is None else self._loop.call_later(timeout, _time_out, waiter)
         job = current_job()
         waker = None
         if job is not None:
@@ -388,13 +391,16 @@ class Channel(Generic[T]):
 
             job.add_waker(waker)
         try:
-            await waiter
+            woken = await waiter
         finally:
+            if timer is not None:
+                timer.cancel()
             if job is not None and waker is not None:
                 job.remove_waker(waker)
             with self._lock:
                 if self._sleeper is waiter:
                     self._sleeper = None
+        return woken is not False or bool(self._items) or self.write_closed
 
     def wait_readable_blocking(self, timeout: Optional[float] = None) -> bool:
         """Block the consumer thread until an item or the end arrives; ``False`` on timeout."""
@@ -464,6 +470,11 @@ class Channel(Generic[T]):
         self._thread_waiting = 0
         self._space.notify_all()
         self._wake_putters_locked()
+
+
+def _time_out(waiter: asyncio.Future[Optional[bool]]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 def _set_results(waiters: list[asyncio.Future[None]]) -> None:

@@ -25,6 +25,13 @@ finishes:
   the stream is closed and the response's generator returns only once that is done;
 * closing the stream raised: that exception propagates, keepalive or not.
 
+Keepalive.  A keepalive never cancels a pending step of the stream.  A streamify stream (async
+or sync) is stepped directly, as without keepalive: the response registers it for idle ticks
+(``_idle``), and while it waits for an item a timer on its channel wakes it to yield a tick,
+which becomes the keepalive frame.  Any other async iterable is stepped in one helper task
+(``_Pump``), any other sync iterable in one helper thread (``_ThreadSteps``).  The endings
+above hold on all three paths.
+
 Abandoned responses.  A response dropped without being closed is closed by the event loop's
 async-generator finalizer.  Until then, this module holds the stream it serves (and, with
 keepalive, the helper task that steps it): a response kept alive by a reference cycle, such as
@@ -38,9 +45,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 import math
+import queue
+import threading
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -63,8 +73,11 @@ from ._encoding import (
     _to_json,
     _type_name,
 )
+from ._idle import IDLE, TICKS
 from ._protocol import _checked, _trusted, error_payload
 from ._protocol_registry import ProtocolArg, get_protocol
+from ._stream import astream
+from ._sync import _iterate
 
 if TYPE_CHECKING:
     from ._protocol import Event, StreamProtocol
@@ -92,6 +105,9 @@ class _Framing:
     """
 
     __slots__ = ("api", "default", "protocol", "trusted")
+
+    keepalive = KEEPALIVE_FRAME
+    """What is sent when the stream has been idle for a keepalive interval."""
 
     def __init__(
         self, api: str, default: Optional[Default], protocol: StreamProtocol, run_id: Optional[str]
@@ -162,7 +178,7 @@ class _Framing:
 
 
 class _SSEFraming(_Framing):
-    __slots__ = ("_event_names", "_ids", "_include_done", "_last_id")
+    __slots__ = ("_event_names", "_ids", "_include_done", "_last_id", "_retry")
 
     def __init__(
         self,
@@ -174,12 +190,17 @@ class _SSEFraming(_Framing):
         event_names: Optional[bool],
         ids: bool,
         include_done: bool,
+        retry: Optional[int] = None,
     ) -> None:
         super().__init__(api, default, protocol, run_id)
         self._event_names = protocol.event_names if event_names is None else event_names
         self._ids = ids
         self._include_done = include_done
         self._last_id = 0
+        self._retry = "" if retry is None else f"retry: {retry}\n\n"
+
+    def start(self) -> str:
+        return self._retry + super().start()
 
     def _id_line(self) -> str:
         if not self._ids:
@@ -203,6 +224,8 @@ class _SSEFraming(_Framing):
 
 class _NDJSONFraming(_Framing):
     __slots__ = ("_include_done",)
+
+    keepalive = "\n"  # a blank line: NDJSON readers skip it
 
     def __init__(
         self,
@@ -275,11 +298,39 @@ def _first_frames(framing: _Framing) -> tuple[str, Optional[Exception]]:
         return "", error
 
 
-async def _frames(iterator: AsyncIterator[Any], framing: _Framing) -> AsyncGenerator[str, None]:
-    """The frames of an async stream, iterated directly (no keepalive)."""
+@contextlib.contextmanager
+def _ticking(frame: object, keepalive: Optional[float]) -> Iterator[None]:
+    """Ask the stream whose generator frame this is for keepalive ticks (see ``_idle``)."""
+    if keepalive is None or frame is None:
+        yield
+        return
+    TICKS[frame] = keepalive
+    try:
+        yield
+    finally:
+        TICKS.pop(frame, None)
+
+
+def _stream_frame(iterator: object) -> Optional[object]:
+    """The generator frame of a streamify stream (async or sync), which can tick; else None."""
+    code = getattr(iterator, "ag_code", None)
+    if code is not None:
+        frame: Optional[object] = getattr(iterator, "ag_frame", None)
+        return frame if code is astream.__code__ else None
+    if getattr(iterator, "gi_code", None) is _iterate.__code__:
+        frame = getattr(iterator, "gi_frame", None)
+        return frame
+    return None
+
+
+async def _frames(
+    iterator: AsyncIterator[Any], framing: _Framing, keepalive: Optional[float] = None
+) -> AsyncGenerator[str, None]:
+    """The frames of an async stream, iterated directly; with ``keepalive``, the stream must be
+    a streamify stream (``_stream_frame``), whose idle ticks become keepalive frames."""
     anext = iterator.__anext__
     closed = False
-    with _held(iterator):
+    with _held(iterator), _ticking(_stream_frame(iterator), keepalive):
         try:
             first, failure = _first_frames(framing)
             if first:
@@ -292,6 +343,9 @@ async def _frames(iterator: AsyncIterator[Any], framing: _Framing) -> AsyncGener
                 except Exception as error:
                     failure = error
                     break
+                if item is IDLE:
+                    yield framing.keepalive
+                    continue
                 try:
                     frame = framing.item(item)
                 except _EncodeFailure as error:
@@ -457,7 +511,17 @@ async def _frames_with_keepalive(
 
 # The sync twin of ``_frames``, step for step: one awaits ``__anext__`` and ``aclose()``, the
 # other calls ``next`` and ``close()``; Python offers no way to share the body between them.
-def _frames_sync(iterator: Iterator[Any], framing: _Framing) -> Generator[str, None, None]:
+def _frames_sync(
+    iterator: Iterator[Any], framing: _Framing, keepalive: Optional[float] = None
+) -> Generator[str, None, None]:
+    frame = _stream_frame(iterator)
+    if keepalive is not None and frame is None:
+        iterator = _ThreadSteps(iterator, keepalive)  # any other iterable: a helper thread
+    with _ticking(frame, keepalive):
+        yield from _sync_body(iterator, framing)
+
+
+def _sync_body(iterator: Iterator[Any], framing: _Framing) -> Generator[str, None, None]:
     closed = False
     try:
         first, failure = _first_frames(framing)
@@ -471,6 +535,9 @@ def _frames_sync(iterator: Iterator[Any], framing: _Framing) -> Generator[str, N
             except Exception as error:
                 failure = error
                 break
+            if item is IDLE:
+                yield framing.keepalive
+                continue
             try:
                 frame = framing.item(item)
             except _EncodeFailure as error:
@@ -486,6 +553,84 @@ def _frames_sync(iterator: Iterator[Any], framing: _Framing) -> Generator[str, N
     finally:
         if not closed:
             _close(iterator)
+
+
+class _ThreadSteps:
+    """Steps a sync iterator in a helper thread, so that a WSGI response can send keepalives
+    while a step blocks: ``next()`` returns ``IDLE`` when the pending step has taken
+    ``keepalive`` seconds, and the next ``next()`` goes on waiting for that same step.
+
+    Invariants:
+
+    * One step at a time, and none ahead: a step is asked for only when the response wants
+      the next item, and a step still pending after a keepalive is never asked for again.
+    * Every step and the final ``close()`` run in the helper thread, in one ``contextvars``
+      context copied from the response's, so the iterator sees one thread and one context.
+    * Each step's outcome, any ``BaseException`` included, is raised in the response's thread;
+      nothing escapes from the helper thread.
+    * ``close()`` returns only once the iterator is closed and the thread has ended.  A step
+      in a plain iterator cannot be interrupted: the close waits for the pending step to
+      return first (a streamify stream never comes here: it ticks, see ``_idle``).  What
+      closing the iterator raised is re-raised by ``close()``.
+    """
+
+    __slots__ = ("_close_error", "_keepalive", "_pending", "_replies", "_requests", "_thread")
+
+    def __init__(self, iterator: Iterator[Any], keepalive: float) -> None:
+        self._keepalive = keepalive
+        self._pending = False
+        self._close_error: Optional[BaseException] = None
+        self._requests: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._replies: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._run, iterator), name="streamify-keepalive", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, iterator: Iterator[Any]) -> None:
+        try:
+            while self._requests.get():
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    self._replies.put((_END, None))
+                    return
+                except BaseException as error:  # raised by __next__, in the response's thread
+                    self._replies.put((_RAISED, error))
+                    return
+                self._replies.put((_ITEM, item))
+        finally:
+            try:
+                _close(iterator)
+            except BaseException as error:  # for close() to re-raise
+                self._close_error = error
+
+    def __iter__(self) -> _ThreadSteps:
+        return self
+
+    def __next__(self) -> Any:
+        if not self._pending:
+            self._requests.put(True)
+            self._pending = True
+        try:
+            outcome, value = self._replies.get(timeout=self._keepalive)
+        except queue.Empty:
+            return IDLE
+        self._pending = False
+        if outcome == _ITEM:
+            return value
+        if outcome == _END:
+            raise StopIteration
+        raise value
+
+    def close(self) -> None:
+        """Close the iterator in its thread and wait for that; see the class docstring."""
+        self._requests.put(False)
+        self._thread.join()
+        error, self._close_error = self._close_error, None
+        if error is not None:
+            raise error
 
 
 def _close(iterator: object) -> None:
@@ -511,20 +656,39 @@ def _check_default(api: str, default: object) -> None:
         )
 
 
-def _check_keepalive(keepalive: object) -> Optional[float]:
+def _check_keepalive(api: str, keepalive: object) -> Optional[float]:
     if keepalive is None:
         return None
     if isinstance(keepalive, bool) or not isinstance(keepalive, (int, float)):
         raise TypeError(
-            f"streaming_response() keepalive must be a number of seconds or None, "
-            f"got {_type_name(keepalive)}"
+            f"{api}() keepalive must be a number of seconds or None, got {_type_name(keepalive)}"
         )
     if not (math.isfinite(keepalive) and keepalive > 0):
         raise ValueError(
-            f"streaming_response() keepalive must be a positive number of seconds, "
-            f"got {keepalive!r}"
+            f"{api}() keepalive must be a positive number of seconds, got {keepalive!r}"
         )
     return float(keepalive)
+
+
+def _check_retry(api: str, retry: object) -> Optional[int]:
+    if retry is None:
+        return None
+    if isinstance(retry, bool) or not isinstance(retry, int):
+        raise TypeError(
+            f"{api}() retry must be a whole number of milliseconds or None, got {_type_name(retry)}"
+        )
+    if retry < 0:
+        raise ValueError(f"{api}() retry must be 0 or more milliseconds, got {retry!r}")
+    return retry
+
+
+def _async_frames(
+    iterator: AsyncIterator[Any], framing: _Framing, keepalive: Optional[float]
+) -> AsyncGenerator[str, None]:
+    """A streamify stream ticks (a timer per wait); any other stream needs the helper task."""
+    if keepalive is None or _stream_frame(iterator) is not None:
+        return _frames(iterator, framing, keepalive)
+    return _frames_with_keepalive(iterator, framing, keepalive)
 
 
 def _ndjson_protocol(api: str, protocol: ProtocolArg) -> StreamProtocol:
@@ -574,6 +738,7 @@ def streaming_response(
     event_names: Optional[bool] = None,
     ids: bool = False,
     keepalive: Optional[float] = None,
+    retry: Optional[int] = None,
     default: Optional[Default] = None,
     include_done: bool = True,
 ) -> AsyncGenerator[str, None]:
@@ -599,14 +764,18 @@ def streaming_response(
       also gets the connection's own errors, which carry no ``data``.
     * ``ids=True`` adds ``id: <n>\\n`` to every data frame, ``[DONE]`` included, counting from
       1.
-    * ``keepalive=seconds`` sends the comment frame ``: keepalive\\n\\n`` whenever no frame has
-      been sent for that long, so proxies do not drop an idle connection.  Waiting for the
-      stream is never cancelled by a keepalive: with it, the stream is stepped in a helper
-      task (one task for all its steps, so context variables behave as usual).
+    * ``keepalive=seconds`` sends the comment frame ``: keepalive\\n\\n`` whenever the stream
+      has had no item for that long, so proxies do not drop an idle connection and a server
+      notices a departed client while the program is quiet.  Waiting for the stream is never
+      cancelled by a keepalive.  A streamify stream is stepped directly and only arms a timer
+      while it waits (no cost per item); any other async iterable is stepped in a helper task
+      (one task for all its steps, so context variables behave as usual).
+    * ``retry=milliseconds`` sends ``retry: <ms>\\n\\n`` once, first: the delay a browser's
+      ``EventSource`` waits before it reconnects.
 
-    If the stream raises an ``Exception``, an error frame
+    If the stream raises an ``Exception``, the protocol's error frame (for ``"streamify"``:
     ``data: {"type":"error","error":{"type":"<ExceptionType>","message":"<str(exc)>"},
-    "message":"<str(exc)>"}`` follows the
+    "message":"<str(exc)>"}``) follows the
     frames already sent and the response ends without ``[DONE]``; the exception is logged with
     its traceback on the ``streamify`` logger and not re-raised.  Other ``BaseException``\\ s
     propagate (the program's ``KeyboardInterrupt`` / ``SystemExit`` as the same object).  An
@@ -618,23 +787,41 @@ def streaming_response(
     finishes.  Code that writes the frames itself should iterate inside
     ``contextlib.aclosing(...)``, so that an exception of its own closes the response too.
 
-    Arguments are checked here, before anything is iterated.  A sync iterable is refused
-    (iterating it could block the event loop): use :func:`streaming_response_sync`.
+    Arguments are checked here, before anything is iterated (``TypeError`` / ``ValueError``).
+    A sync iterable is refused (iterating it could block the event loop): use
+    :func:`streaming_response_sync`.
     """
     api = "streaming_response"
+    framing = _sse_framing(api, protocol, event_names, ids, retry, default, include_done)
+    seconds = _check_keepalive(api, keepalive)
+    iterator = _async_iterator(stream, api, "streaming_response_sync")
+    return _async_frames(iterator, framing, seconds)
+
+
+def _sse_framing(
+    api: str,
+    protocol: ProtocolArg,
+    event_names: Optional[bool],
+    ids: bool,
+    retry: Optional[int],
+    default: Optional[Default],
+    include_done: bool,
+) -> _SSEFraming:
+    """Check the SSE arguments and make the framing."""
     _check_flags(api, ids=ids, include_done=include_done)
     if event_names is not None:
         _check_flags(api, event_names=event_names)
     _check_default(api, default)
     template = get_protocol(protocol)
-    seconds = _check_keepalive(keepalive)
-    iterator = _async_iterator(stream, api, "streaming_response_sync")
-    framing = _SSEFraming(
-        api, default, template, event_names=event_names, ids=ids, include_done=include_done
+    return _SSEFraming(
+        api,
+        default,
+        template,
+        event_names=event_names,
+        ids=ids,
+        include_done=include_done,
+        retry=_check_retry(api, retry),
     )
-    if seconds is None:
-        return _frames(iterator, framing)
-    return _frames_with_keepalive(iterator, framing, seconds)
 
 
 def streaming_response_sync(
@@ -643,32 +830,33 @@ def streaming_response_sync(
     protocol: ProtocolArg = "streamify",
     event_names: Optional[bool] = None,
     ids: bool = False,
+    keepalive: Optional[float] = None,
+    retry: Optional[int] = None,
     default: Optional[Default] = None,
     include_done: bool = True,
 ) -> Generator[str, None, None]:
     """Server-Sent Events for a sync stream (for WSGI frameworks such as Flask or Django).
 
-    The same frames and endings as :func:`streaming_response`, without keepalive: a sync
-    generator cannot send anything while it waits for the next item.  The stream's
-    ``close()`` is called on every exit path.
+    The same frames, arguments and endings as :func:`streaming_response`; the stream's
+    ``close()`` is called on every exit path.  ``keepalive=seconds`` matters most here: a WSGI
+    server learns that the client left only when a write fails, so without it a departed
+    client is noticed at the next item, however long the program stays quiet.  A streamify
+    sync stream waits for its next item with a timeout and yields the keepalive meanwhile;
+    any other iterable is stepped in a helper thread (one for all its steps, in a copy of the
+    caller's context), and closing the response then waits for a pending step to return.
     """
     api = "streaming_response_sync"
-    _check_flags(api, ids=ids, include_done=include_done)
-    if event_names is not None:
-        _check_flags(api, event_names=event_names)
-    _check_default(api, default)
-    template = get_protocol(protocol)
+    framing = _sse_framing(api, protocol, event_names, ids, retry, default, include_done)
+    seconds = _check_keepalive(api, keepalive)
     iterator = _sync_iterator(stream, api, "streaming_response")
-    framing = _SSEFraming(
-        api, default, template, event_names=event_names, ids=ids, include_done=include_done
-    )
-    return _frames_sync(iterator, framing)
+    return _frames_sync(iterator, framing, seconds)
 
 
 def ndjson_response(
     stream: AsyncIterable[Any],
     *,
     protocol: ProtocolArg = "streamify",
+    keepalive: Optional[float] = None,
     default: Optional[Default] = None,
     include_done: bool = True,
 ) -> AsyncGenerator[str, None]:
@@ -680,28 +868,39 @@ def ndjson_response(
     ``include_done=False``); a stream that raises an ``Exception`` ends with an
     ``{"type":"error",...}`` line instead, and is logged, exactly as in
     :func:`streaming_response`.  An item that cannot be encoded closes the stream and ends
-    the response with an ``{"type":"error",...}`` line, as there.  The stream's ``aclose()``
-    is awaited on every exit path.
+    the response with an ``{"type":"error",...}`` line, as there.  ``keepalive=seconds``
+    sends an empty line after that long without an item (readers must then skip blank
+    lines), as :func:`streaming_response` sends its comment.  The stream's ``aclose()`` is
+    awaited on every exit path.
     """
     api = "ndjson_response"
+    framing = _ndjson_framing(api, protocol, default, include_done)
+    seconds = _check_keepalive(api, keepalive)
+    iterator = _async_iterator(stream, api, "ndjson_response_sync")
+    return _async_frames(iterator, framing, seconds)
+
+
+def _ndjson_framing(
+    api: str, protocol: ProtocolArg, default: Optional[Default], include_done: bool
+) -> _NDJSONFraming:
     _check_flags(api, include_done=include_done)
     _check_default(api, default)
     template = _ndjson_protocol(api, protocol)
-    iterator = _async_iterator(stream, api, "ndjson_response_sync")
-    return _frames(iterator, _NDJSONFraming(api, default, template, include_done=include_done))
+    return _NDJSONFraming(api, default, template, include_done=include_done)
 
 
 def ndjson_response_sync(
     stream: Iterable[Any],
     *,
     protocol: ProtocolArg = "streamify",
+    keepalive: Optional[float] = None,
     default: Optional[Default] = None,
     include_done: bool = True,
 ) -> Generator[str, None, None]:
-    """Newline-delimited JSON for a sync stream; see :func:`ndjson_response`."""
+    """Newline-delimited JSON for a sync stream; see :func:`ndjson_response` and, for
+    ``keepalive``, :func:`streaming_response_sync`."""
     api = "ndjson_response_sync"
-    _check_flags(api, include_done=include_done)
-    _check_default(api, default)
-    template = _ndjson_protocol(api, protocol)
+    framing = _ndjson_framing(api, protocol, default, include_done)
+    seconds = _check_keepalive(api, keepalive)
     iterator = _sync_iterator(stream, api, "ndjson_response")
-    return _frames_sync(iterator, _NDJSONFraming(api, default, template, include_done=include_done))
+    return _frames_sync(iterator, framing, seconds)

@@ -19,6 +19,7 @@ consumer is cancelled again meanwhile: ``aclose()`` returns once the program has
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import AsyncGenerator, Awaitable
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from ._callbacks import StatusMessageProvider, handle_listener_failure, logger
 from ._channel import Channel
 from ._context import CURRENT_STREAM, current_settings, override_settings
+from ._idle import IDLE, TICKS
 from ._instrument import component_of
 from ._jobs import current_job
 from ._listener import PartialValues
@@ -681,6 +683,7 @@ def outcome(
 
 async def astream(spec: StreamSpec, args: Any, kwargs: Any) -> AsyncGenerator[Any, None]:
     """The async generator a streamified program returns."""
+    frame = sys._getframe()  # the key of this call's keepalive ticks, if a response asks
     loop = asyncio.get_running_loop()
     call, producer = start_call(spec, args, kwargs, loop)
     channel = call.channel
@@ -699,10 +702,12 @@ async def astream(spec: StreamSpec, args: Any, kwargs: Any) -> AsyncGenerator[An
             elif channel.write_closed:
                 if not items:
                     break
-            elif idle_timeout is None:
+            elif idle_timeout is None and not TICKS:
                 await channel.wait_readable()
-            else:
-                await _wait_idle(call, idle_timeout)
+            else:  # a deadline, or maybe a response's keepalive ticks (see ``_idle``)
+                deadline = None if idle_timeout is None else loop.time() + idle_timeout
+                while not await _wait_timed(channel, deadline, TICKS.get(frame), idle_timeout):
+                    yield IDLE
         if not producer.done():
             await asyncio.wait((producer,))
         delivered = True
@@ -723,13 +728,24 @@ async def astream(spec: StreamSpec, args: Any, kwargs: Any) -> AsyncGenerator[An
             await call.stop(producer)
 
 
-async def _wait_idle(call: StreamCall, idle_timeout: float) -> None:
-    try:
-        await asyncio.wait_for(call.channel.wait_readable(), idle_timeout)
-    except asyncio.TimeoutError:
-        raise TimeoutError(
-            f"no item arrived for idle_timeout={idle_timeout}s; the program was cancelled"
-        ) from None
+async def _wait_timed(
+    channel: Channel[Any],
+    deadline: Optional[float],
+    tick: Optional[float],
+    idle_timeout: Optional[float],
+) -> bool:
+    """Wait for an item: ``False`` when ``tick`` seconds passed first (a keepalive is due);
+    ``TimeoutError`` at the idle ``deadline`` (loop time)."""
+    if deadline is None:
+        return await channel.wait_readable(tick)
+    left = deadline - asyncio.get_running_loop().time()
+    if tick is not None and tick < left:
+        return await channel.wait_readable(tick)
+    if left > 0 and await channel.wait_readable(left):
+        return True
+    raise TimeoutError(
+        f"no item arrived for idle_timeout={idle_timeout}s; the program was cancelled"
+    )
 
 
 # ---------------------------------------------------------------------------- emit

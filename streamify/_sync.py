@@ -36,11 +36,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from ._channel import Channel, EndOfStream, WouldBlock
+from ._idle import IDLE, TICKS
 from ._jobs import current_job
 from ._loop_thread import LoopThread, loop_for_sync_stream
 from ._stream import Fatal, StreamSpec, outcome, report_after_stop, result_of, start_call
@@ -183,6 +186,7 @@ def _iterate(
     idle_timeout: Optional[float],
     state: _Dropped,
 ) -> Generator[Any, None, None]:
+    frame = sys._getframe()  # the key of this stream's keepalive ticks, if a response asks
     side = _ProducerSide.start(starter)
     channel = side.channel
     delivered = False
@@ -192,15 +196,16 @@ def _iterate(
             try:
                 item = receive()
             except WouldBlock:
-                if not channel.wait_readable_blocking(idle_timeout):
-                    raise TimeoutError(
-                        f"no item arrived for idle_timeout={idle_timeout}s; "
-                        "the program was cancelled"
-                    ) from None
-                continue
+                pass
             except EndOfStream:
                 break
-            yield item
+            else:
+                yield item
+                continue
+            # Nothing buffered: wait, with a response's keepalive ticks if any (see ``_idle``).
+            deadline = None if idle_timeout is None else time.monotonic() + idle_timeout
+            while not _wait_blocking(channel, deadline, TICKS.get(frame), idle_timeout):
+                yield IDLE
         side.wait_done()
         delivered = True
         final = finish(side.producer)
@@ -208,6 +213,26 @@ def _iterate(
             yield final
     finally:
         side.stop(delivered, wait=not state.dropped)
+
+
+def _wait_blocking(
+    channel: Channel[Any],
+    deadline: Optional[float],
+    tick: Optional[float],
+    idle_timeout: Optional[float],
+) -> bool:
+    """Block for an item: ``False`` when ``tick`` seconds passed first (a keepalive is due);
+    ``TimeoutError`` at the idle ``deadline`` (``time.monotonic``)."""
+    if deadline is None:
+        return channel.wait_readable_blocking(tick)
+    left = deadline - time.monotonic()
+    if tick is not None and tick < left:
+        return channel.wait_readable_blocking(tick)
+    if left > 0 and channel.wait_readable_blocking(left):
+        return True
+    raise TimeoutError(
+        f"no item arrived for idle_timeout={idle_timeout}s; the program was cancelled"
+    )
 
 
 def _sync_generator(

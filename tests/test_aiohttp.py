@@ -38,7 +38,7 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
         allow_module_level=True,
     )
 
-from streamify import emit, encode_item, streamify
+from streamify import aiohttp_response, emit, encode_item, streamify
 from tests.test_encoding import LoopProblems, parse_sse
 
 if TYPE_CHECKING:
@@ -317,3 +317,92 @@ def test_a_stream_abandoned_by_a_failed_handler_stops_cleanly_when_its_cycle_is_
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome == {"how after gc": ["cancelled"], "loop reports": []}, done.stderr
+
+
+# -- streamify.aiohttp_response ----------------------------------------------------------------
+
+
+def helper_app(ask: Callable[[str], Any], **options: Any) -> web.Application:
+    async def stream(request: web.Request) -> web.StreamResponse:
+        return await aiohttp_response(request, ask(request.query["question"]), **options)  # type: ignore[no-any-return]
+
+    app = web.Application()
+    app.router.add_get("/stream", stream)
+    return app
+
+
+async def test_aiohttp_response_sends_the_protocols_headers_and_every_frame() -> None:
+    async def program(question: str) -> dict[str, str]:
+        await emit({"step": question})
+        return {"answer": "42"}
+
+    app = helper_app(streamify(program), event_names=True, retry=2000)
+    async with served(app) as base, aiohttp.ClientSession() as client:
+        response = await client.get(f"{base}/stream", params={"question": "q"})
+        body = await asyncio.wait_for(response.text(), WAIT)
+    assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert body.startswith("retry: 2000\n\n")
+    events = parse_sse(body).events
+    assert [(event.type, event.data) for event in events] == [
+        ("item", '{"type":"item","data":{"step":"q"}}'),
+        ("prediction", '{"type":"prediction","data":{"answer":"42"}}'),
+        ("message", "[DONE]"),
+    ]
+
+
+async def test_aiohttp_response_as_ndjson() -> None:
+    async def program(question: str) -> str:
+        return question
+
+    app = helper_app(streamify(program), ndjson=True)
+    async with served(app) as base, aiohttp.ClientSession() as client:
+        response = await client.get(f"{base}/stream", params={"question": "q"})
+        body = await asyncio.wait_for(response.text(), WAIT)
+    assert response.headers["Content-Type"] == "application/x-ndjson; charset=utf-8"
+    assert [json.loads(line)["type"] for line in body.splitlines()] == ["prediction", "done"]
+
+
+@pytest.mark.parametrize("handler_cancellation", [False, True])
+async def test_aiohttp_response_stops_the_program_promptly_when_the_client_disconnects(
+    handler_cancellation: bool,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    problems = LoopProblems()
+    producer = Producer()
+    app = helper_app(streamify(producer))
+    app.middlewares.append(producer.middleware())
+    with caplog.at_level(logging.DEBUG), garbage_collector_off():
+        async with served(app, handler_cancellation=handler_cancellation) as base:
+            await disconnect_when_the_network_is_full(base, producer)
+            await asyncio.wait_for(producer.stopped.wait(), WAIT)
+    assert producer.how == ["cancelled"]
+    assert errors_logged(caplog) == []
+    problems.assert_none()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+async def test_aiohttp_response_notices_a_client_that_left_during_a_silent_step(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started, stopped = asyncio.Event(), asyncio.Event()
+
+    async def quiet(question: str) -> None:
+        try:
+            await emit({"started": question})
+            started.set()
+            await asyncio.Event().wait()  # silent forever: only a keepalive write can tell
+        finally:
+            stopped.set()
+
+    with caplog.at_level(logging.DEBUG):
+        async with served(helper_app(streamify(quiet), keepalive=0.05)) as base:
+            async with aiohttp.ClientSession() as client:
+                response = await client.get(f"{base}/stream", params={"question": "q"})
+                first = await asyncio.wait_for(response.content.readany(), WAIT)
+                await asyncio.wait_for(started.wait(), WAIT)
+                response.close()
+            await asyncio.wait_for(stopped.wait(), WAIT)
+    assert b'"started"' in first
+    assert errors_logged(caplog) == []

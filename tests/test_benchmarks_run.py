@@ -106,3 +106,31 @@ def test_quick_benchmark_writes_every_case_with_a_buffer_size_per_channel_figure
     for rec in recommendations.values():
         assert rec["buffer_size"] in BUFFER_SIZES
         assert rec["rule"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_the_http_benchmark_runs_in_quick_mode_and_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "http.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_http.py"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        cwd=str(ROOT),
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONASYNCIODEBUG"},
+    )
+    assert done.returncode == 0, f"bench_http.py failed:\n{done.stdout[-3000:]}\n{done.stderr}"
+    document: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    encoder, web = document["encoder"], document["http"]
+    assert set(encoder["ratios"]) == {
+        "sse_keepalive_vs_none",
+        "ndjson_keepalive_vs_none",
+        "plain_generator_keepalive_vs_none",
+    }
+    assert "error" not in web, web
+    assert set(web["frames_per_second"]) == {"streamify", "streamify-keepalive", "sse-starlette"}
+    assert set(web["ttfb_ms"]) == set(web["frames_per_second"])
+    assert all(value > 0 for value in web["frames_per_second"].values())
+    assert "streamify_vs_sse_starlette" in web["ratios"]

@@ -8,7 +8,8 @@ Every Python code block in ``README.md`` and ``docs/*.md`` is marked, on the lin
   output must be exactly that block.  Names are unique across all the files.
   ``<!-- example: NAME (needs starlette, httpx) -->`` names modules beyond streamify's own
   dependencies; without them the example is skipped, unless ``STREAMIFY_REQUIRE_WEB=1`` (CI
-  sets it) makes that an error.
+  sets it) makes that an error (``STREAMIFY_REQUIRE_FRAMEWORKS=1`` for the modules in
+  ``FRAMEWORKS``).
 * ``<!-- tested by tests/test_x.py -->``: a block that test reads from the file and runs.
 * ``<!-- fragment -->``: a piece that cannot run alone; it must still compile.
 
@@ -44,11 +45,25 @@ EXPECTED_EXAMPLES: dict[str, set[str]] = {
     "docs/guarantees.md": {"stopping", "timeout"},
     "docs/llm.md": {"llm-agent"},
     "docs/protocols.md": {"own-protocol"},
-    "docs/serving.md": {"serving-starlette"},
+    "docs/serving.md": {
+        "serving-starlette",
+        "serving-django",
+        "serving-quart",
+        "serving-litestar",
+        "serving-aiohttp",
+        "serving-flask",
+        "serving-websocket",
+        "serving-sse-starlette",
+    },
     "docs/sync-code.md": {"sync-consumer", "sync-stop", "threads", "nested"},
     "docs/token-streaming.md": {"token-streaming", "custom-format"},
     "docs/vendoring.md": set(),  # the copy itself is tests/test_vendoring.py
 }
+
+# The web frameworks of docs/serving.md, in the `frameworks` extra: CI installs them once, on
+# the newest Python, and sets STREAMIFY_REQUIRE_FRAMEWORKS=1 there (STREAMIFY_REQUIRE_WEB does
+# not cover them).
+FRAMEWORKS = frozenset({"django", "flask", "litestar", "quart", "sse_starlette"})
 
 _FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```\n", re.S | re.M)
 _MARKER = re.compile(
@@ -109,9 +124,10 @@ def run_example(block: Block, tmp_path: Path) -> None:
     name = block.marker["name"]
     for module in (block.marker["needs"] or "").replace(",", " ").split():
         if importlib.util.find_spec(module) is None:
-            if os.environ.get("STREAMIFY_REQUIRE_WEB", "") not in ("", "0"):
+            extra = "frameworks" if module in FRAMEWORKS else "web"
+            if os.environ.get(f"STREAMIFY_REQUIRE_{extra.upper()}", "") not in ("", "0"):
                 pytest.fail(f"example {name!r} needs {module}, which is not installed")
-            pytest.skip(f"example {name!r} needs {module}: pip install '.[web]'")
+            pytest.skip(f"example {name!r} needs {module}: pip install '.[{extra}]'")
     script = tmp_path / f"{name}.py"
     script.write_text(block.code, encoding="utf-8")
     env = dict(os.environ)

@@ -31,6 +31,7 @@ EXPECTED = {
     "ToolCall",
     "Usage",
     "VercelUIProtocol",
+    "aiohttp_response",
     "apply_sync_streaming",
     "asyncify",
     "configure",
@@ -49,6 +50,7 @@ EXPECTED = {
     "streamify",
     "streaming_response",
     "streaming_response_sync",
+    "websocket_stream",
     "tool",
 }
 

@@ -62,8 +62,10 @@ SERVER_STOP_TIMEOUT = 20.0
 
 
 @contextlib.contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
+def serve(app: ASGIApp, *, ws: str = "none") -> Iterator[str]:
     """Run ``app`` under uvicorn in a thread, on a free loopback port; yield its base URL.
+
+    ``ws`` is uvicorn's WebSocket implementation (``"wsproto"`` for the WebSocket tests).
 
     The listening socket is bound (port 0) before the server starts, so there is no window in
     which another process could take the port.  On exit the server is asked to stop and its
@@ -81,7 +83,7 @@ def serve(app: ASGIApp) -> Iterator[str]:
         log_config=None,  # leave the process's logging alone; records reach caplog
         access_log=False,
         lifespan="off",
-        ws="none",
+        ws=ws,
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
