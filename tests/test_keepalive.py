@@ -70,7 +70,7 @@ async def test_idle_timeout_counts_from_the_start_of_the_wait_across_ticks() -> 
     frames = await asyncio.wait_for(collect(streaming_response(stream, keepalive=0.02)), 10)
     assert frames.count(KEEPALIVE) >= 2
     (error,) = data_of([frame for frame in frames if frame != KEEPALIVE])
-    assert error["error"] == "TimeoutError"
+    assert error["error"]["type"] == "TimeoutError"
     assert "idle_timeout=0.2s" in error["message"]
 
 
@@ -195,7 +195,7 @@ def test_a_plain_iterators_exception_reaches_the_sync_response_as_an_error_frame
     with caplog.at_level("ERROR", logger="streamify"):
         frames = list(streaming_response_sync(source(), keepalive=5.0))
     *_, error = data_of(frames)
-    assert error["error"] == "ValueError"
+    assert error["error"]["type"] == "ValueError"
     assert error["message"] == "broken source"
 
 

@@ -174,7 +174,11 @@ async def test_a_failing_program_ends_the_websocket_with_an_error_message_and_no
         messages, code = await read_all(base.replace("http", "ws") + "/ws", "this")
     assert messages == [
         {"type": "item", "data": {"step": 0}},
-        {"type": "error", "error": "ValueError", "message": "no answer to this"},
+        {
+            "type": "error",
+            "error": {"type": "ValueError", "message": "no answer to this"},
+            "message": "no answer to this",
+        },
     ]
     assert code == 1000
     logged = [record for record in caplog.records if record.levelno >= logging.ERROR]
