@@ -38,6 +38,14 @@ from ._responses import ndjson_response as ndjson_response
 from ._responses import ndjson_response_sync as ndjson_response_sync
 from ._responses import streaming_response as streaming_response
 from ._responses import streaming_response_sync as streaming_response_sync
+from ._run_store import MemoryRunStore as MemoryRunStore
+from ._run_store import RunEvent as RunEvent
+from ._run_store import RunNotFound as RunNotFound
+from ._run_store import RunStore as RunStore
+from ._run_store import RunStoreUnavailable as RunStoreUnavailable
+from ._run_store import StoredEvent as StoredEvent
+from ._run_store_redis import RedisRunStore as RedisRunStore
+from ._runs import Runs as Runs
 from ._stream import emit as emit
 from ._stream import emit_sync as emit_sync
 from ._streamify import streamify as streamify
@@ -56,11 +64,19 @@ __all__ = (
     "LMResponse",
     "LMStreamError",
     "MarkerFormat",
+    "MemoryRunStore",
     "PartialResponse",
     "Prediction",
+    "RedisRunStore",
+    "RunEvent",
+    "RunNotFound",
+    "RunStore",
+    "RunStoreUnavailable",
+    "Runs",
     "Settings",
     "StatusMessage",
     "StatusMessageProvider",
+    "StoredEvent",
     "StreamClosedError",
     "StreamListener",
     "StreamProtocol",
