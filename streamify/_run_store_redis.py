@@ -117,7 +117,9 @@ class RedisRunStore(RunStore):
 
     ``url`` is a ``redis://HOST:PORT/DB`` URL (``rediss://`` for TLS), used with
     ``redis.asyncio.from_url``; or pass your own ``redis.asyncio.Redis`` as ``client`` (it is
-    then not closed by :meth:`aclose`).  ``prefix`` starts every key.  Raises ``ImportError``
+    then not closed by :meth:`aclose`).  ``prefix`` starts every key.  Each reader tailing a
+    run holds one connection while it waits (``XREAD BLOCK``): ``max_connections`` bounds the
+    pool.  Raises ``ImportError``
     saying what to install when redis is missing.  See the module docstring for the keys.
     """
 
@@ -127,6 +129,7 @@ class RedisRunStore(RunStore):
         *,
         client: Any = None,
         prefix: str = "streamify:run:",
+        max_connections: int = 10_000,
     ) -> None:
         try:
             import redis.asyncio as aioredis
@@ -145,7 +148,11 @@ class RedisRunStore(RunStore):
                     f"RedisRunStore() url must look like redis://HOST:PORT/DB, got {url!r}"
                 )
             client = aioredis.from_url(
-                url, socket_connect_timeout=2.0, socket_timeout=10.0, health_check_interval=10
+                url,
+                socket_connect_timeout=2.0,
+                socket_timeout=10.0,
+                health_check_interval=10,
+                max_connections=max_connections,
             )
         self._redis = client
         self._prefix = prefix

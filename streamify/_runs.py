@@ -208,8 +208,9 @@ class _Producer:
         if not pump.done():
             pump.cancel()
             await asyncio.wait((pump,))
-        watch.cancel()
-        await asyncio.wait((watch,))
+        while not watch.done():  # again: redis-py can swallow a cancel (see _swallowed_cancel)
+            watch.cancel()
+            await asyncio.wait((watch,), timeout=0.05)
         lost = self.writer.failed.exception() if self.writer.failed.done() else None
         if lost is None and not watch.cancelled():
             lost = watch.exception()
@@ -481,6 +482,7 @@ class Runs:
                 entries = await store.read(
                     run_id, cursor, inclusive=False, block=self._poll, count=_BATCH
                 )
+                _swallowed_cancel()
         finally:
             await self._reader_left(run_id)
 
@@ -536,6 +538,15 @@ class Runs:
         while self._tasks:
             await asyncio.wait(tuple(self._tasks))
         await self._store.aclose()
+
+
+def _swallowed_cancel() -> None:
+    """Raise the ``CancelledError`` a store's client swallowed (redis-py 8 can, when the cancel
+    lands in a narrow window of a command); Python < 3.11 cannot tell."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    if cancelling is not None and cancelling():
+        raise asyncio.CancelledError()
 
 
 def _gap(cursor: Optional[str], first: StoredEvent) -> RunEvent:
