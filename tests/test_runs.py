@@ -17,7 +17,7 @@ import sys
 import textwrap
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
 StoreFactory = Callable[[], RunStore]
+T = TypeVar("T")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -92,7 +93,7 @@ class Endless:
             self.stopped.set()
 
 
-async def collect(events: AsyncIterator[RunEvent]) -> list[RunEvent]:
+async def collect(events: AsyncIterator[T]) -> list[T]:
     return [event async for event in events]
 
 
@@ -461,10 +462,10 @@ async def test_authorize_hook_decides_sync_or_async() -> None:
 async def test_sse_frames_have_ids_and_resume_from_last_event_id() -> None:
     runs = Runs()
     run_id = await runs.start(counting(3))
-    frames = await collect(runs.sse(run_id))  # type: ignore[arg-type]
+    frames = await collect(runs.sse(run_id))
     assert frames[0] == 'id: 1\ndata: {"type":"item","data":{"i":0}}\n\n'
     assert frames[-1] == "id: 5\ndata: [DONE]\n\n"
-    assert await collect(runs.sse(run_id, last_event_id="3")) == frames[3:]  # type: ignore[arg-type]
+    assert await collect(runs.sse(run_id, last_event_id="3")) == frames[3:]
     await runs.aclose()
 
 
