@@ -43,6 +43,7 @@ EXPECTED_EXAMPLES: dict[str, set[str]] = {
     "docs/dspy-migration.md": {"dspy-migration"},
     "docs/guarantees.md": {"stopping", "timeout"},
     "docs/llm.md": {"llm-agent"},
+    "docs/runs.md": {"runs-memory"},
     "docs/serving.md": {"serving-starlette"},
     "docs/sync-code.md": {"sync-consumer", "sync-stop", "threads", "nested"},
     "docs/token-streaming.md": {"token-streaming", "custom-format"},
