@@ -248,10 +248,20 @@ async def _ended(runs: Runs, run_id: str) -> bool:
 
 
 async def test_slow_reader_does_not_slow_the_producer(make_store: StoreFactory) -> None:
+    gate = asyncio.Event()
+
+    async def program() -> str:
+        await emit({"i": 0})
+        await gate.wait()
+        for i in range(1, 3000):
+            await emit({"i": i})
+        return "ok"
+
     runs = Runs(make_store(), max_events=100)
-    run_id = await runs.start(counting(3000))
+    run_id = await runs.start(streamify.streamify(program)())
     reader = runs.events(run_id)
     first = await reader.__anext__()  # the reader pauses here, holding its place
+    gate.set()
     await wait_for(lambda: _ended(runs, run_id), 20)  # the program finished meanwhile
     rest = [event async for event in reader]  # what it had read ahead, a gap, the kept end
     gaps = [i for i, event in enumerate(rest) if event.type == "gap"]
@@ -420,7 +430,9 @@ async def test_dead_producer_gives_readers_one_terminal_error_within_the_lease(
     for events in results:
         assert [e.type for e in events] == ["item", "error"]
         assert json.loads(events[-1].data)["error"] == "RunProducerLost"
-    assert all(result == results[0] for result in results)  # one terminal, the same for all
+    assert all(result == results[0] for result in results)  # the same terminal for all
+    log = await store.read("orphan", None, inclusive=False, block=0, count=100)
+    assert [entry.last for entry in log] == [False, True]  # exactly one terminal entry
     assert not await store.append("orphan", 2, [("item", "{}")])  # no append after the end
     assert await runs.status("orphan") == "error"
     await runs.aclose()
