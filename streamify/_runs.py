@@ -137,11 +137,10 @@ class _Writer:
                 if not ok:
                     raise _RunEnded(self._run_id)
                 self.written += len(batch)
-        except BaseException as error:
+        except Exception as error:  # kept for the producer, which reads it from ``failed``
             if not self.failed.done():
                 self.failed.set_exception(error)
-            self.failed.exception()  # retrieved: the producer reads it from here
-            raise
+            self.failed.exception()  # marked as retrieved
         finally:
             self._task = None
 
