@@ -38,6 +38,11 @@ from ._responses import ndjson_response as ndjson_response
 from ._responses import ndjson_response_sync as ndjson_response_sync
 from ._responses import streaming_response as streaming_response
 from ._responses import streaming_response_sync as streaming_response_sync
+from ._run_http import RunReply as RunReply
+from ._run_http import cancel_run_reply as cancel_run_reply
+from ._run_http import last_event_id as last_event_id
+from ._run_http import run_events_reply as run_events_reply
+from ._run_http import start_run_reply as start_run_reply
 from ._run_store import MemoryRunStore as MemoryRunStore
 from ._run_store import RunEvent as RunEvent
 from ._run_store import RunNotFound as RunNotFound
@@ -70,6 +75,7 @@ __all__ = (
     "RedisRunStore",
     "RunEvent",
     "RunNotFound",
+    "RunReply",
     "RunStore",
     "RunStoreUnavailable",
     "Runs",
@@ -86,16 +92,20 @@ __all__ = (
     "Usage",
     "apply_sync_streaming",
     "asyncify",
+    "cancel_run_reply",
     "configure",
     "context",
     "emit",
     "emit_sync",
     "encode_item",
     "encode_json",
+    "last_event_id",
     "lm",
     "module",
     "ndjson_response",
     "ndjson_response_sync",
+    "run_events_reply",
+    "start_run_reply",
     "streamify",
     "streaming_response",
     "streaming_response_sync",
