@@ -133,6 +133,13 @@ class RunStore(abc.ABC):
         log to about ``max_events``.  A batch whose ``start`` is already written is skipped.
         Returns False (writing nothing) if the run has ended."""
 
+    def append_now(
+        self, run_id: str, start: int, events: Sequence[tuple[str, str]]
+    ) -> Optional[bool]:
+        """:meth:`append` without a round trip, for a store that can (the memory store); the
+        default returns None: use :meth:`append`."""
+        return None
+
     @abc.abstractmethod
     async def finish(
         self, run_id: str, status: str, event: tuple[str, str], *, only_if_dead: bool = False
@@ -259,6 +266,9 @@ class MemoryRunStore(RunStore):
         self._runs[run_id] = run
 
     async def append(self, run_id: str, start: int, events: Sequence[tuple[str, str]]) -> bool:
+        return self.append_now(run_id, start, events)
+
+    def append_now(self, run_id: str, start: int, events: Sequence[tuple[str, str]]) -> bool:
         run = self._run(run_id)
         if run.status != "running":
             return False

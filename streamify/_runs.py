@@ -122,7 +122,15 @@ class _Writer:
     def add(self, events: Sequence[tuple[str, str]]) -> None:
         self._pending.extend(events)
         if self._task is None and self._pending and not self.failed.done():
-            self._task = asyncio.get_running_loop().create_task(self._flush())
+            written = self._store.append_now(self._run_id, self.written + 1, self._pending)
+            if written is None:  # the store needs a round trip: append in a task
+                self._task = asyncio.get_running_loop().create_task(self._flush())
+            elif written:
+                self.written += len(self._pending)
+                self._pending = []
+            else:
+                self.failed.set_exception(_RunEnded(self._run_id))
+                self.failed.exception()
 
     @property
     def full(self) -> bool:
