@@ -481,6 +481,31 @@ async def test_sse_frames_have_ids_and_resume_from_last_event_id() -> None:
     await runs.aclose()
 
 
+class Named(streamify.StreamProtocol):
+    """A protocol that names its events and adds a finish event."""
+
+    event_names = True
+
+    def on_item(self, item: Any) -> list[streamify.Event]:
+        return [streamify.Event("thing", {"value": item["i"], "run": self.run_id})]
+
+    def finish(self) -> list[streamify.Event]:
+        return [streamify.Event("bye", {})]
+
+
+async def test_sse_names_events_when_the_protocol_does_and_ids_derive_from_the_run() -> None:
+    runs = Runs(protocol=Named)
+    run_id = await runs.start(counting(2), run_id="named-run")
+    frames = await collect(runs.sse(run_id))
+    assert frames == [
+        'id: 1\nevent: thing\ndata: {"value":0,"run":"named-run"}\n\n',
+        'id: 2\nevent: thing\ndata: {"value":1,"run":"named-run"}\n\n',
+        "id: 3\nevent: bye\ndata: {}\n\n",
+        'id: 4\nevent: done\ndata: {"type":"done"}\n\n',
+    ]
+    await runs.aclose()
+
+
 async def test_sse_sends_keepalive_while_the_run_is_idle() -> None:
     gate = asyncio.Event()
 
