@@ -252,17 +252,19 @@ class RedisRunStore(RunStore):
         self, run_id: str, after: Optional[str], *, inclusive: bool, block: float, count: int
     ) -> Sequence[StoredEvent]:
         log, meta = self._keys(run_id)[:2]
-        start = "-" if after is None else (after if inclusive else f"({after}")
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.exists(meta)
-                pipe.xrange(log, start, "+", count=count)
-                exists, raw = await pipe.execute()
-            if not raw and exists and block > 0:
+            if block > 0 and not inclusive:  # tailing: one round trip while entries come
                 reply = await self._redis.xread(
                     {log: after or "0-0"}, count=count, block=_ms(block)
                 )
                 raw = reply[0][1] if reply else []
+                exists = bool(raw) or bool(await self._redis.exists(meta))
+            else:
+                start = "-" if after is None else (after if inclusive else f"({after}")
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.exists(meta)
+                    pipe.xrange(log, start, "+", count=count)
+                    exists, raw = await pipe.execute()
         except self._errors as error:
             raise self._unavailable(error) from error
         if not exists and not raw:
