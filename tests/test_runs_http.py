@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,7 +28,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import pytest
 
-from examples.web.app import owner_key
+from examples.web.app import Activity, build_programs, owner_key
+from streamify import Runs, last_event_id
 
 from .redis_support import RedisServer, free_port, redis_server
 from .web_support import ANSWER, SSEEvent, SSEReader, create_app, http_client, serve
@@ -41,6 +43,10 @@ pytestmark = pytest.mark.web
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER = {"X-User": "alice"}
+GUIDE = "docs/runs.md"  # its "Over HTTP" routes are run by a test below
+_ROUTES_BLOCK = re.compile(
+    r"<!-- tested by tests/test_runs_http\.py -->\n```python\n(.*?)```", re.S
+)
 DELAY = 0.05  # the LM waits DELAY / 5 before each chunk: a run lasts about half a second
 START_TIMEOUT = 30.0
 
@@ -180,7 +186,8 @@ def read(
             response.read()
             return Read(response.status_code, [], True)
         assert response.headers["content-type"].startswith("text/event-stream")
-        reader, events = SSEReader(), []
+        reader = SSEReader()
+        events: list[SSEEvent] = []
         for chunk in response.iter_bytes():
             for event in reader.feed(chunk):
                 events.append(event)
@@ -271,7 +278,8 @@ def test_a_hundred_readers_each_get_the_whole_run_in_order(
         session = httpx.AsyncClient(trust_env=False, timeout=30.0)
         async with session, session.stream("GET", url, headers=USER) as response:
             assert response.status_code == 200
-            parser, events = SSEReader(), []
+            parser = SSEReader()
+            events: list[SSEEvent] = []
             async for chunk in response.aiter_bytes():
                 events += parser.feed(chunk)
             return log_of(events + parser.close())
@@ -292,7 +300,8 @@ def test_cancel_through_another_process_stops_the_program(site: Site, client: ht
     url = f"{site.b}/runs/{run_id}/events"
     with client.stream("GET", url, headers=USER) as response:
         assert response.status_code == 200
-        parser, events = SSEReader(), []
+        parser = SSEReader()
+        events: list[SSEEvent] = []
         chunks = response.iter_bytes()
         while len(events) < 3:  # three heartbeats: the program runs
             events += parser.feed(next(chunks))
@@ -359,7 +368,8 @@ def test_killing_the_producer_process_gives_readers_an_error_in_time(
         try:
             run_id = start(client, a.url, endless=True)
             with client.stream("GET", f"{b.url}/runs/{run_id}/events", headers=USER) as got:
-                parser, events = SSEReader(), []
+                parser = SSEReader()
+                events: list[SSEEvent] = []
                 chunks = got.iter_bytes()
                 while len(events) < 3:
                     events += parser.feed(next(chunks))
@@ -376,3 +386,40 @@ def test_killing_the_producer_process_gives_readers_an_error_in_time(
     last = payload(events[-1])
     assert last["type"] == "error" and "producer stopped" in last["message"]
     assert ended < lease + 3.0, f"the readers waited {ended:.1f} s"
+
+
+# -- the helpers themselves, and the guide's routes -----------------------------------------
+
+
+def test_last_event_id_prefers_the_header_and_reads_it_in_any_case() -> None:
+    assert last_event_id({"Last-Event-ID": "7"}, {"last_event_id": "3"}) == "7"
+    assert last_event_id({"last-event-id": "7"}) == "7"
+    assert last_event_id({"LAST-EVENT-ID": ""}, {"last_event_id": "3"}) == "3"
+    assert last_event_id({}, {"last_event_id": ""}) is None
+    assert last_event_id() is None
+
+
+@pytest.mark.parametrize("bad", ["1\n2", "1\x00", "x" * 257])
+def test_last_event_id_refuses_what_no_store_makes(bad: str) -> None:
+    with pytest.raises(ValueError, match="Last-Event-ID"):
+        last_event_id({"Last-Event-ID": bad})
+
+
+def test_the_guides_starlette_routes_start_resume_and_cancel_runs(client: httpx.Client) -> None:
+    from starlette.applications import Starlette
+
+    with open(os.path.join(ROOT, GUIDE), encoding="utf-8") as guide:
+        (code,) = _ROUTES_BLOCK.findall(guide.read())
+    activity = Activity()
+    ask, _ = build_programs(delay=DELAY, tick=0.02, pace=None, activity=activity)
+    namespace: dict[str, Any] = {"runs": Runs(), "ask": ask}
+    exec(compile(code, GUIDE, "exec"), namespace)
+    with serve(Starlette(routes=namespace["routes"])) as base:
+        run_id = start(client, base)
+        first = read(client, base, run_id, stop_at_token=True)
+        rest = read(client, base, run_id, last_id=first.events[-1].last_event_id)
+        check_whole(first.events + rest.events)
+        assert activity.asked == 1
+        assert read(client, base, "nope").status == 404
+        assert client.post(f"{base}/runs/{run_id}/cancel").status_code == 202  # ended: kept
+        assert read(client, base, run_id).events[-1].data == "[DONE]"

@@ -265,10 +265,11 @@ def _run_routes(
     keepalive: Optional[float],
     cut_after: Optional[int],
     user_header: Optional[str],
+    cut: set[str],
 ) -> list[Route]:
-    """``POST /runs``, ``GET /runs/{run_id}/events``, ``POST /runs/{run_id}/cancel``."""
+    """``POST /runs``, ``GET /runs/{run_id}/events``, ``POST /runs/{run_id}/cancel``; the ids
+    of the runs whose first connection was cut go in ``cut``."""
     ask, run_endless = programs
-    cut: set[str] = set()
 
     async def start(request: Request) -> Response:
         try:
@@ -349,7 +350,8 @@ def create_app(
     ``cut_after`` (tests) ends the first connection to each run's events after that many
     events; with ``user_header`` a run is started, read and cancelled only with that header
     (the user's name) set, by the same user.  ``app.state.activity`` is the programs'
-    :class:`Activity`, ``app.state.runs`` the ``Runs``; ``GET /stats`` shows the activity.
+    :class:`Activity`, ``app.state.runs`` the ``Runs``, ``app.state.cut`` the ids of the runs
+    whose first connection was cut; ``GET /stats`` shows the activity.
     """
     activity = Activity()
     programs = build_programs(delay=delay, tick=tick, pace=pace, activity=activity)
@@ -399,12 +401,14 @@ def create_app(
         await runs.aclose()  # this process's runs end "cancelled"; the store is closed
 
     routes = [Route("/", page), Route("/stream", stream), Route("/stats", stats)]
+    cut: set[str] = set()
     routes += _run_routes(
-        runs, programs, keepalive=keepalive, cut_after=cut_after, user_header=user_header
+        runs, programs, keepalive=keepalive, cut_after=cut_after, user_header=user_header, cut=cut
     )
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.activity = activity
     app.state.runs = runs
+    app.state.cut = cut
     return app
 
 
