@@ -46,6 +46,19 @@ from ._responses import ndjson_response as ndjson_response
 from ._responses import ndjson_response_sync as ndjson_response_sync
 from ._responses import streaming_response as streaming_response
 from ._responses import streaming_response_sync as streaming_response_sync
+from ._run_http import RunReply as RunReply
+from ._run_http import cancel_run_reply as cancel_run_reply
+from ._run_http import last_event_id as last_event_id
+from ._run_http import run_events_reply as run_events_reply
+from ._run_http import start_run_reply as start_run_reply
+from ._run_store import MemoryRunStore as MemoryRunStore
+from ._run_store import RunEvent as RunEvent
+from ._run_store import RunNotFound as RunNotFound
+from ._run_store import RunStore as RunStore
+from ._run_store import RunStoreUnavailable as RunStoreUnavailable
+from ._run_store import StoredEvent as StoredEvent
+from ._run_store_redis import RedisRunStore as RedisRunStore
+from ._runs import Runs as Runs
 from ._stream import emit as emit
 from ._stream import emit_sync as emit_sync
 from ._streamify import streamify as streamify
@@ -69,11 +82,20 @@ __all__ = (
     "LMStreamError",
     "MarkerFormat",
     "OpenAIResponsesProtocol",
+    "MemoryRunStore",
     "PartialResponse",
     "Prediction",
+    "RedisRunStore",
+    "RunEvent",
+    "RunNotFound",
+    "RunReply",
+    "RunStore",
+    "RunStoreUnavailable",
+    "Runs",
     "Settings",
     "StatusMessage",
     "StatusMessageProvider",
+    "StoredEvent",
     "StreamClosedError",
     "StreamListener",
     "StreamProtocol",
@@ -86,6 +108,7 @@ __all__ = (
     "aiohttp_response",
     "apply_sync_streaming",
     "asyncify",
+    "cancel_run_reply",
     "configure",
     "context",
     "emit",
@@ -93,12 +116,15 @@ __all__ = (
     "encode_item",
     "encode_json",
     "error_payload",
+    "last_event_id",
     "lm",
     "module",
     "ndjson_response",
     "ndjson_response_sync",
     "protocol_headers",
     "protocol_names",
+    "run_events_reply",
+    "start_run_reply",
     "streamify",
     "streaming_response",
     "streaming_response_sync",

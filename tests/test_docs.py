@@ -45,6 +45,7 @@ EXPECTED_EXAMPLES: dict[str, set[str]] = {
     "docs/guarantees.md": {"stopping", "timeout"},
     "docs/llm.md": {"llm-agent"},
     "docs/protocols.md": {"own-protocol"},
+    "docs/runs.md": {"runs-memory"},
     "docs/serving.md": {
         "serving-starlette",
         "serving-django",

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import hashlib
+import json
 import secrets
 import sys
 import threading
@@ -32,23 +35,36 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from starlette.applications import Starlette
-from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from streamify import (
     Prediction,
+    RedisRunStore,
+    RunReply,
+    Runs,
+    RunStore,
     StatusMessageProvider,
     StreamListener,
+    cancel_run_reply,
     emit,
     lm,
     module,
+    run_events_reply,
+    start_run_reply,
     streamify,
     streaming_response,
     tool,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable
+    from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 
     from starlette.requests import Request
 
@@ -101,11 +117,13 @@ class Heartbeat:
 class Activity:
     """The endless program's side effects, readable from any thread (the tests read them).
 
-    ``ticks`` counts the heartbeats of every endless run of the app; ``running`` is set at the
-    first one; ``cancelled`` is set when a run is cancelled (client gone), and ``finished``
-    when a run has left its ``finally`` block.
+    ``asked`` counts the assistant's runs in this process (started programs, whatever the
+    number of readers); ``ticks`` counts the heartbeats of every endless run of the app;
+    ``running`` is set at the first one; ``cancelled`` is set when a run is cancelled (client
+    gone), and ``finished`` when a run has left its ``finally`` block.
     """
 
+    asked: int = 0
     ticks: int = 0
     running: threading.Event = field(default_factory=threading.Event)
     cancelled: threading.Event = field(default_factory=threading.Event)
@@ -169,6 +187,7 @@ def build_programs(
 
     @module(name="assistant", outputs=("reasoning", "answer"))
     async def assistant(question: str, fail: bool = False) -> Prediction:
+        activity.asked += 1
         await emit(Progress(1, 3, "looking things up"))
         hits = await search_web(question)
         product = calculator("6 * 7")
@@ -202,12 +221,120 @@ def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "") not in ("", "0", "false")
 
 
+def _reply(reply: RunReply) -> Response:
+    """A streamify ``RunReply`` as a Starlette response."""
+    if isinstance(reply.body, str):
+        return Response(reply.body, status_code=reply.status, headers=reply.headers)
+    return StreamingResponse(reply.body, status_code=reply.status, headers=reply.headers)
+
+
+def owner_key(user: str) -> str:
+    """The prefix of the run ids of ``user`` (see ``user_header`` in :func:`create_app`)."""
+    return hashlib.sha256(user.encode()).hexdigest()[:16]
+
+
+def header_authorizer(header: str) -> Callable[[str, str, Any], bool]:
+    """An authorization hook: a request may read or cancel the runs that its ``header`` (the
+    user name, set by the authenticating proxy in front of the app) started."""
+
+    def authorize(action: str, run_id: str, request: Any) -> bool:
+        user = request.headers.get(header, "")
+        return bool(user) and run_id.startswith(owner_key(user) + "_")
+
+    return authorize
+
+
+async def _cut(frames: AsyncGenerator[str, None], after: int) -> AsyncGenerator[str, None]:
+    """``frames`` until ``after`` events were sent, then the end of the body (a dropped
+    connection, for the tests of resuming)."""
+    sent = 0
+    try:
+        async for frame in frames:
+            yield frame
+            sent += frame.startswith("id: ")
+            if sent >= after:
+                return
+    finally:
+        await frames.aclose()
+
+
+def _run_routes(
+    runs: Runs,
+    programs: tuple[Callable[..., AsyncIterator[Any]], Callable[..., AsyncIterator[Any]]],
+    *,
+    keepalive: Optional[float],
+    cut_after: Optional[int],
+    user_header: Optional[str],
+    cut: set[str],
+) -> list[Route]:
+    """``POST /runs``, ``GET /runs/{run_id}/events``, ``POST /runs/{run_id}/cancel``; the ids
+    of the runs whose first connection was cut go in ``cut``."""
+    ask, run_endless = programs
+
+    async def start(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            body = None
+        question = body.get("question", "") if isinstance(body, dict) else None
+        if not isinstance(question, str) or len(question) > MAX_QUESTION_LENGTH:
+            return JSONResponse(
+                {"error": "bad_request", "message": f"question: a string of at most "
+                 f"{MAX_QUESTION_LENGTH} characters"}, status_code=400)  # fmt: skip
+        question = question.strip() or DEFAULT_QUESTION
+        run_id = None
+        if user_header is not None:
+            user = request.headers.get(user_header, "")
+            if not user:
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
+            run_id = f"{owner_key(user)}_{secrets.token_urlsafe(16)}"
+        if body.get("endless") is True:  # nobody reads it any more: stop it
+            return _reply(
+                await start_run_reply(
+                    runs, run_endless(question), run_id=run_id, cancel_when_unread=True
+                )
+            )
+        items = ask(question, fail=body.get("fail") is True)
+        return _reply(await start_run_reply(runs, items, run_id=run_id))
+
+    async def events(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        reply = await run_events_reply(
+            runs,
+            run_id,
+            headers=request.headers,
+            query=request.query_params,
+            request=request,
+            keepalive=keepalive,
+            retry=500,
+        )
+        if cut_after is not None and reply.status == 200 and run_id not in cut:
+            cut.add(run_id)  # the first connection of each run only
+            assert not isinstance(reply.body, str)
+            reply = reply._replace(body=_cut(reply.body, cut_after))
+        return _reply(reply)
+
+    async def cancel(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        return _reply(await cancel_run_reply(runs, run_id, request=request))
+
+    return [
+        Route("/runs", start, methods=["POST"]),
+        Route("/runs/{run_id}/events", events),
+        Route("/runs/{run_id}/cancel", cancel, methods=["POST"]),
+    ]
+
+
 def create_app(
     *,
     delay: float = 0.25,
     tick: float = 0.5,
     pace: Optional[Pace] = None,
     keepalive: Optional[float] = 15.0,
+    store: Optional[RunStore] = None,
+    lease: float = 10.0,
+    cut_after: Optional[int] = None,
+    user_header: Optional[str] = None,
 ) -> Starlette:
     """The example app.
 
@@ -215,11 +342,22 @@ def create_app(
     chunk; 0 for tests); ``tick`` is the endless program's pause between heartbeats;
     ``pace``, if given, is awaited before each LM chunk instead (tests use it to hold the LM
     mid-answer); ``keepalive`` is the longest silence, in seconds, before a comment frame
-    keeps proxies from closing an idle stream (``None``: never).  ``app.state.activity`` is
-    the endless program's :class:`Activity`.
+    keeps proxies from closing an idle stream (``None``: never).
+
+    Runs: ``store`` keeps their logs (a ``MemoryRunStore`` when None: this process only; a
+    ``RedisRunStore`` shared by several processes of the app), ``lease`` is the ``Runs``
+    lease (seconds before the readers of a run whose process died get an error);
+    ``cut_after`` (tests) ends the first connection to each run's events after that many
+    events; with ``user_header`` a run is started, read and cancelled only with that header
+    (the user's name) set, by the same user.  ``app.state.activity`` is the programs'
+    :class:`Activity`, ``app.state.runs`` the ``Runs``, ``app.state.cut`` the ids of the runs
+    whose first connection was cut; ``GET /stats`` shows the activity.
     """
     activity = Activity()
-    ask, run_endless = build_programs(delay=delay, tick=tick, pace=pace, activity=activity)
+    programs = build_programs(delay=delay, tick=tick, pace=pace, activity=activity)
+    ask, run_endless = programs
+    authorize = None if user_header is None else header_authorizer(user_header)
+    runs = Runs(store, lease=lease, authorize=authorize)
 
     async def page(request: Request) -> Response:
         nonce = secrets.token_urlsafe(16)
@@ -247,8 +385,30 @@ def create_app(
         frames = streaming_response(items, event_names=True, keepalive=keepalive)
         return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)
 
-    app = Starlette(routes=[Route("/", page), Route("/stream", stream)])
+    async def stats(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "asked": activity.asked,
+                "ticks": activity.ticks,
+                "cancelled": activity.cancelled.is_set(),
+                "finished": activity.finished.is_set(),
+            }
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await runs.aclose()  # this process's runs end "cancelled"; the store is closed
+
+    routes = [Route("/", page), Route("/stream", stream), Route("/stats", stats)]
+    cut: set[str] = set()
+    routes += _run_routes(
+        runs, programs, keepalive=keepalive, cut_after=cut_after, user_header=user_header, cut=cut
+    )
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.activity = activity
+    app.state.runs = runs
+    app.state.cut = cut
     return app
 
 
@@ -275,6 +435,8 @@ PAGE = """<!doctype html>
   #state[data-state="streaming"] { background: #fff3c4; }
   #state[data-state="done"] { background: #d7f5dd; }
   #state[data-state="error"] { background: #fbd5d5; }
+  #state[data-state="reconnecting"] { background: #ffe0b3; }
+  #stop { background: #8a1010; }
   #status { list-style: none; margin: 0; padding: 0;
             font: 14px/1.7 ui-monospace, SFMono-Regular, Menlo, monospace; }
   #status li.status::before { content: "\\25b8  "; color: #1a9b5c; }
@@ -297,6 +459,7 @@ sent by the server as Server-Sent Events while the program runs.</p>
   <input id="question" name="question" value="What is the answer to everything?"
          autocomplete="off" maxlength="500" aria-label="Question">
   <button id="go" type="submit">Ask</button>
+  <button id="stop" type="button" hidden>Stop</button>
 </form>
 <div>State: <span id="state" data-state="idle">idle</span></div>
 <h2>Status</h2>
@@ -333,8 +496,10 @@ function describe(data) {
 }
 
 function finish(state, text) {
-  if (source !== null) source.close();  // else EventSource reconnects and re-runs the program
+  if (source !== null) source.close();  // else EventSource reconnects to a finished stream
   source = null;
+  runId = null;
+  $("stop").hidden = true;
   $("tokens").classList.remove("live");
   setState(state, text);
 }
@@ -345,45 +510,96 @@ function showError(text) {
   finish("error");
 }
 
-function start(question) {
-  if (source !== null) source.close();
-  for (const id of ["status", "tokens", "answer", "error"]) $(id).textContent = "";
-  $("error").hidden = true;
-  setState("connecting");
-  const query = new URLSearchParams({question});
-  for (const mode of ["endless", "fail"]) {  // /?endless=1 and /?fail=1 pick the demo's modes
-    if (pageQuery.has(mode)) query.set(mode, pageQuery.get(mode));
-  }
+// One event of the program, whichever endpoint it came from (type, parsed JSON data).
+function show(type, data) {
+  if (type === "status") addLine("status", data.message);
+  else if (type === "item") addLine("item", describe(data.data));
+  else if (type === "token") {
+    if (data.signature_field_name !== "answer") return;
+    $("tokens").classList.toggle("live", !data.is_last_chunk);
+    $("tokens").append(data.chunk);  // appends a text node
+  } else if (type === "prediction") {
+    $("answer").textContent = "answer" in data.data ? data.data.answer : JSON.stringify(data.data);
+  } else if (type === "error") showError(`${data.error.type}: ${data.message}`);
+  else if (type === "cancelled") finish("cancelled");
+  else if (type === "gap") addLine("item", "some events were dropped by the server's log");
+}
+
+// The plain stream (/?plain=1): lives and dies with its connection; never reopened.
+function startPlain(query) {
   source = new EventSource("stream?" + query);
   source.addEventListener("open", () => setState("streaming"));
-  source.addEventListener("status", (event) => {
-    addLine("status", JSON.parse(event.data).message);
-  });
-  source.addEventListener("item", (event) => {
-    addLine("item", describe(JSON.parse(event.data).data));
-  });
-  source.addEventListener("token", (event) => {
-    const token = JSON.parse(event.data);
-    if (token.signature_field_name !== "answer") return;
-    $("tokens").classList.toggle("live", !token.is_last_chunk);
-    $("tokens").append(token.chunk);  // appends a text node
-  });
-  source.addEventListener("prediction", (event) => {
-    const fields = JSON.parse(event.data).data;
-    $("answer").textContent = "answer" in fields ? fields.answer : JSON.stringify(fields);
-  });
+  for (const type of ["status", "item", "token", "prediction"]) {
+    source.addEventListener(type, (event) => show(type, JSON.parse(event.data)));
+  }
   source.addEventListener("message", (event) => {  // frames without an event name
     if (event.data === "[DONE]") finish("done");
   });
   source.addEventListener("error", (event) => {
-    if (typeof event.data === "string") {  // an "error" frame: the program raised
-      const error = JSON.parse(event.data);
-      showError(`${error.error.type}: ${error.message}`);
-    } else if (source !== null) {  // the connection failed or ended without [DONE]
-      showError("The connection was lost before the end of the stream.");
-    }
+    if (typeof event.data === "string") show("error", JSON.parse(event.data));
+    else if (source !== null) showError("The connection was lost before the end of the stream.");
   });
 }
+
+// A run: the program runs on the server whatever happens to this connection; after a drop
+// the EventSource reconnects with Last-Event-ID and gets the events after it, once each.
+let runId = null;
+let lastId = "";
+let retries = 0;
+
+function listen(id) {
+  const url = `runs/${encodeURIComponent(id)}/events`;
+  source = new EventSource(lastId ? `${url}?last_event_id=${encodeURIComponent(lastId)}` : url);
+  const mine = source;
+  source.addEventListener("open", () => { retries = 0; setState("streaming"); });
+  source.addEventListener("message", (event) => {
+    if (source !== mine) return;
+    if (event.lastEventId) lastId = event.lastEventId;
+    if (event.data === "[DONE]") return finish("done");
+    const data = JSON.parse(event.data);
+    show(data.type, data);
+  });
+  source.addEventListener("error", () => {
+    if (source !== mine) return;
+    if (source.readyState === EventSource.CONNECTING) return setState("reconnecting");
+    source.close();  // the server refused: try again by hand a few times, from lastId
+    if (++retries > 3) return showError("The run can no longer be read.");
+    setState("reconnecting");
+    setTimeout(() => { if (source === mine && runId === id) listen(id); }, 1000);
+  });
+}
+
+async function startRun(question) {
+  const body = {question};
+  for (const mode of ["endless", "fail"]) if (pageQuery.has(mode)) body[mode] = true;
+  const reply = await fetch("runs", {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+  });
+  if (reply.status !== 201) return showError(`The run did not start (HTTP ${reply.status}).`);
+  runId = (await reply.json()).run_id;
+  lastId = "";
+  retries = 0;
+  $("stop").hidden = false;
+  listen(runId);
+}
+
+function start(question) {
+  if (source !== null) source.close();
+  source = null;
+  for (const id of ["status", "tokens", "answer", "error"]) $(id).textContent = "";
+  $("error").hidden = true;
+  setState("connecting");
+  if (!pageQuery.has("plain")) return startRun(question);
+  const query = new URLSearchParams({question});
+  for (const mode of ["endless", "fail"]) {  // /?endless=1 and /?fail=1 pick the demo's modes
+    if (pageQuery.has(mode)) query.set(mode, pageQuery.get(mode));
+  }
+  startPlain(query);
+}
+
+$("stop").addEventListener("click", () => {
+  if (runId !== null) fetch(`runs/${encodeURIComponent(runId)}/cancel`, {method: "POST"});
+});
 
 $("ask").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -419,11 +635,37 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument(
         "--delay", type=float, default=0.25, help="pause scale in seconds (0: no pauses)"
     )
+    parser.add_argument(
+        "--store",
+        default="memory",
+        help="where runs live: redis://HOST:PORT/DB (shared by processes) or memory (default)",
+    )
+    parser.add_argument(
+        "--tick", type=float, default=0.5, help="the endless program's pause, seconds"
+    )
+    parser.add_argument("--lease", type=float, default=10.0, help="the runs' lease, seconds")
+    parser.add_argument("--cut-after", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--user-header", default=None, help="runs belong to the user named by this header"
+    )
     args = parser.parse_args(argv)
+    store: Optional[RunStore] = None
+    if args.store.startswith(("redis://", "rediss://", "unix://")):
+        store = RedisRunStore(args.store)
+    elif args.store != "memory":
+        parser.error(f"--store: redis://HOST:PORT/DB or memory, got {args.store!r}")
+    app = create_app(
+        delay=args.delay,
+        tick=args.tick,
+        store=store,
+        lease=args.lease,
+        cut_after=args.cut_after,
+        user_header=args.user_header,
+    )
     print(f"open http://{args.host}:{args.port}/ (Ctrl+C stops)", flush=True)
     # Open streams (an endless one, say) must not hold up Ctrl+C for long.
     uvicorn.run(
-        create_app(delay=args.delay),
+        app,
         host=args.host,
         port=args.port,
         timeout_graceful_shutdown=3,
