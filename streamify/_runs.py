@@ -433,7 +433,7 @@ class Runs:
         (``event:`` when the protocol names events; a ``gap`` from the start has no ``id:``),
         and ``: keepalive\\n\\n`` after ``keepalive`` idle seconds (about: checked each poll)."""
         check_run_id(run_id)
-        seconds = _check_keepalive(keepalive)
+        seconds = _check_keepalive("Runs.sse", keepalive)
         return self._sse(run_id, self._after(last_event_id), seconds)
 
     async def _sse(
