@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ("PACKAGES", "REQUIRE_NODE", "node_modules", "run_node")
+__all__ = ("BROWSER_PACKAGES", "PACKAGES", "REQUIRE_NODE", "SCRIPTS", "node_modules", "run_node")
 
 REQUIRE_NODE = os.environ.get("STREAMIFY_REQUIRE_NODE", "") not in ("", "0")
 """Set by CI: a missing node or npm fails the protocol client tests instead of skipping."""
@@ -36,6 +36,15 @@ PACKAGES = {
     "zod": "3.25.76",
 }
 """The npm packages the protocol tests read with, pinned."""
+
+BROWSER_PACKAGES = {
+    **PACKAGES,
+    "@ai-sdk/react": "2.0.280",  # useChat for ai 5.0.277
+    "react": "19.3.1",
+    "react-dom": "19.3.1",
+    "esbuild": "0.28.2",  # bundles the useChat page at test time
+}
+"""What the ``useChat`` page in headless Chromium needs on top, pinned."""
 
 SCRIPTS = Path(__file__).parent / "js"
 INSTALL_TIMEOUT = 300.0
