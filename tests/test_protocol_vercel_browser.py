@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from streamify import protocol_headers, streaming_response
 
-from .node_support import BROWSER_PACKAGES, SCRIPTS, run_node
+from .node_support import SCRIPTS, run_node
 from .protocol_programs import ANSWER, FAILURE, program
 from .test_web_browser import WAIT, browser, text
 from .web_support import serve
@@ -40,7 +40,7 @@ def _bundle() -> bytes:
     with tempfile.TemporaryDirectory(prefix="streamify-page-") as where:
         out = Path(where) / "app.js"
         entry = str(SCRIPTS / "chat_page.jsx")
-        run_node("bundle.mjs", entry, str(out), packages=BROWSER_PACKAGES)
+        run_node("bundle.mjs", entry, str(out))
         return out.read_bytes()
 
 
