@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._encoding import _payload, _to_json
+from ._encoding import _escape_unsafe, _payload, _string, _to_json
 from ._messages import Prediction, StreamResponse
 from ._protocol import Event, StreamProtocol
 
@@ -71,6 +71,25 @@ class DSPyProtocol(StreamProtocol):
         return (Event("prediction", _to_json({"prediction": fields})),)
 
     def on_token(self, item: StreamResponse) -> Sequence[Event]:
+        last: object = item.is_last_chunk
+        if last is not True and last is not False:
+            return self._token_events(item)
+        finish = '"stop"' if last else "null"
+        try:  # the chunk's JSON written out directly, as _token_json does for streamify's
+            inner = _escape_unsafe(
+                f'{{"id":{_string(f"chatcmpl-{item.call_id or self.run_id}")},'
+                f'"object":"chat.completion.chunk","created":{self._created},'
+                f'"model":{_string(item.predict_name)},"choices":[{{"index":0,'
+                f'"delta":{{"role":"assistant","content":{_string(item.chunk)}}},'
+                f'"finish_reason":{finish}}}],'
+                f'"predict_name":{_string(item.predict_name)},'
+                f'"signature_field_name":{_string(item.signature_field_name)}}}'
+            )
+        except TypeError:  # a field that is not a str: the general encoder says why
+            return self._token_events(item)
+        return (Event("chunk", f'{{"chunk":{_string(inner)}}}'),)
+
+    def _token_events(self, item: StreamResponse) -> Sequence[Event]:
         token = _payload(item, self.default)  # text made safe to encode (no surrogates)
         chunk = {
             "id": f"chatcmpl-{item.call_id or self.run_id}",

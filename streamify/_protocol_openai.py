@@ -34,7 +34,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._encoding import _payload, _to_json
+from ._encoding import _escape_unsafe, _payload, _string, _to_json
 from ._protocol import Event, StreamProtocol
 
 if TYPE_CHECKING:
@@ -217,6 +217,20 @@ class OpenAIResponsesProtocol(StreamProtocol):
     def _delta(self, output: _Output, delta: str) -> Event:
         output.text.append(delta)
         kind = "response.reasoning_text.delta" if output.reasoning else "response.output_text.delta"
+        if type(delta) is str and type(output.id) is str:
+            # The most frequent event, written out directly: the same JSON as the general
+            # path below (a test checks it), without converting a dict for every chunk.
+            sequence = self._sequence
+            self._sequence += 1
+            tail = "}" if output.reasoning else ',"logprobs":[]}'
+            text = (
+                f'{{"type":"{kind}","sequence_number":{sequence},"item_id":{_string(output.id)},'
+                f'"output_index":{output.index},"content_index":0,"delta":{_string(delta)}{tail}'
+            )
+            return Event(kind, _escape_unsafe(text))
+        return self._delta_event(output, kind, delta)
+
+    def _delta_event(self, output: _Output, kind: str, delta: str) -> Event:
         extra: dict[str, Any] = {} if output.reasoning else {"logprobs": []}
         return self._event(
             kind,

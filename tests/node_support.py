@@ -24,18 +24,22 @@ from typing import Any
 
 import pytest
 
-__all__ = ("PACKAGES", "REQUIRE_NODE", "node_modules", "run_node")
+__all__ = ("PACKAGES", "REQUIRE_NODE", "SCRIPTS", "node_modules", "run_node")
 
 REQUIRE_NODE = os.environ.get("STREAMIFY_REQUIRE_NODE", "") not in ("", "0")
 """Set by CI: a missing node or npm fails the protocol client tests instead of skipping."""
 
 PACKAGES = {
     "ai": "5.0.277",  # AI SDK 5: the UI message stream protocol v1
+    "@ai-sdk/react": "2.0.280",  # useChat for ai 5.0.277
+    "react": "19.3.1",
+    "react-dom": "19.3.1",
+    "esbuild": "0.28.2",  # bundles the useChat page at test time
     "@ag-ui/client": "1.0.0",
     "@ag-ui/core": "1.0.0",
     "zod": "3.25.76",
 }
-"""The npm packages the protocol tests read with, pinned."""
+"""The npm packages the protocol tests read with, pinned; one install serves every test."""
 
 SCRIPTS = Path(__file__).parent / "js"
 INSTALL_TIMEOUT = 300.0

@@ -14,12 +14,15 @@ from typing import Any
 
 import pytest
 from ag_ui.core import Event as AGUIEvent
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from streamify import Event
 
 from .node_support import run_node
 from .protocol_programs import ANSWER, FAILURE, HITS, REASONING, create_protocol_app
+from .test_protocol_vercel import CHUNKS, expected_occurrences
 from .web_support import SSEReader, http_client, serve
 
 EVENTS: TypeAdapter[Any] = TypeAdapter(AGUIEvent)
@@ -132,3 +135,34 @@ def test_streamed_tool_arguments_are_json_that_the_models_accept() -> None:
     assert [e.type for e in events].count("TOOL_CALL_START") == 1
     (result,) = [_data(e) for e in events if e.type == "TOOL_CALL_RESULT"]
     assert result["toolCallId"] == "c1-query-0" and result["content"] == "found"
+
+
+@settings(max_examples=60, deadline=None)
+@given(chunks=CHUNKS, fail=st.booleans())
+def test_any_stream_gives_valid_balanced_ag_ui_events(
+    chunks: list[tuple[str, str, str, bool]], fail: bool
+) -> None:
+    from streamify import AGUIProtocol, StreamResponse
+
+    copy = AGUIProtocol().new("run")
+    events = list(copy.start())
+    for call, field, text, last in chunks:
+        events += copy.events(StreamResponse("m", field, text, last, call))
+    events += copy.fail("ValueError", "x") if fail else copy.finish()
+    opened: set[str] = set()
+    texts: dict[str, str] = {}
+    for event in events:
+        EVENTS.validate_python(event.data)
+        data = _data(event)
+        if event.type in ("TEXT_MESSAGE_START", "REASONING_MESSAGE_START"):
+            assert data["messageId"] not in texts
+            opened.add(data["messageId"])
+            texts[data["messageId"]] = ""
+        elif event.type in ("TEXT_MESSAGE_CONTENT", "REASONING_MESSAGE_CONTENT"):
+            assert data["messageId"] in opened
+            texts[data["messageId"]] += data["delta"]
+        elif event.type in ("TEXT_MESSAGE_END", "REASONING_MESSAGE_END"):
+            opened.remove(data["messageId"])
+    assert opened == set()
+    assert list(texts.values()) == expected_occurrences(chunks)
+    assert events[-1].type == ("RUN_ERROR" if fail else "RUN_FINISHED")

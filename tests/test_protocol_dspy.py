@@ -14,16 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
+from hypothesis import given
 
 import streamify
 from streamify import (
     DSPyProtocol,
     StatusMessageProvider,
     StreamListener,
+    StreamResponse,
     ndjson_response,
     protocol_headers,
     streaming_response,
 )
+from tests.test_encoding import hypothesis_settings, token_chunks
 from tests.web_support import http_client, serve
 
 if TYPE_CHECKING:
@@ -165,3 +168,12 @@ def test_the_dspy_protocol_is_sse_only_and_checks_its_option() -> None:
         ndjson_response(nothing(), protocol="dspy")
     with pytest.raises(TypeError, match="chunks must be True or False"):
         DSPyProtocol(chunks="yes")  # type: ignore[arg-type]
+
+
+@hypothesis_settings
+@given(item=token_chunks)
+def test_the_direct_chunk_json_is_the_general_encoders(item: StreamResponse) -> None:
+    protocol = DSPyProtocol().new("run-1")
+    (fast,) = protocol.on_token(item)
+    (general,) = protocol._token_events(item)
+    assert fast == general

@@ -20,6 +20,7 @@ import openai
 import pydantic
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from openai.types.responses import (
     ResponseCompletedEvent,
     ResponseCreatedEvent,
@@ -32,8 +33,22 @@ from openai.types.responses import (
 )
 
 import streamify
-from streamify import StreamListener, protocol_headers, streaming_response
-from tests.test_encoding import collect, from_list, hypothesis_settings, parse_sse, streams
+from streamify import (
+    OpenAIResponsesProtocol,
+    StreamListener,
+    encode_json,
+    protocol_headers,
+    streaming_response,
+)
+from streamify._protocol_openai import _Output
+from tests.test_encoding import (
+    collect,
+    from_list,
+    hostile_text,
+    hypothesis_settings,
+    parse_sse,
+    streams,
+)
 from tests.web_support import http_client, serve
 
 if TYPE_CHECKING:
@@ -247,3 +262,16 @@ def test_for_any_stream_every_event_is_a_valid_sdk_event_in_sequence(items: list
         ]
     else:  # an item the encoder refused (two keys that become one JSON key)
         assert events[-1].type == "error"
+
+
+@hypothesis_settings
+@given(text=hostile_text, item_id=hostile_text, reasoning=st.booleans())
+def test_the_direct_delta_json_is_the_general_encoders(
+    text: str, item_id: str, reasoning: bool
+) -> None:
+    protocol = OpenAIResponsesProtocol().new("run-1")
+    output = _Output(3, item_id, reasoning)
+    fast = protocol._delta(output, text)
+    protocol._sequence -= 1  # the same sequence number again
+    general = protocol._delta_event(output, fast.type, text)
+    assert fast == (general.type, encode_json(general.data))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
@@ -206,3 +208,67 @@ async def test_streamify_frames_leave_out_the_name_and_detail() -> None:
         'data: {"type":"status","message":"m","call_id":"c","parent_call_id":null,'
         '"event":"tool_start"}\n\n'
     )
+
+
+# -- any stream: every part opens, streams its own occurrence's text, and closes --------------
+
+CHUNKS = st.lists(
+    st.tuples(
+        st.sampled_from(["c1", "c2", ""]),
+        st.sampled_from(["answer", "reasoning", "notes"]),
+        st.text(max_size=4),
+        st.booleans(),
+    ),
+    max_size=25,
+)
+
+
+def expected_occurrences(chunks: list[tuple[str, str, str, bool]]) -> list[str]:
+    """The text of each field occurrence, in the order the occurrences open."""
+    open_: dict[tuple[str, str], int] = {}
+    texts: list[str] = []
+    for call, field, chunk, last in chunks:
+        index = open_.setdefault((call, field), len(texts))
+        if index == len(texts):
+            texts.append("")
+        texts[index] += chunk
+        if last:
+            del open_[(call, field)]
+    return texts
+
+
+@settings(max_examples=60, deadline=None)
+@given(chunks=CHUNKS, fail=st.booleans())
+def test_any_stream_gives_balanced_parts_holding_each_occurrence(
+    chunks: list[tuple[str, str, str, bool]], fail: bool
+) -> None:
+    from streamify import encode_json
+
+    items = [StreamResponse("m", field, text, last, call) for call, field, text, last in chunks]
+    copy = VercelUIProtocol().new("run")
+    events = list(copy.start())
+    for item in items:
+        events += copy.events(item)
+    events += copy.fail("ValueError", "x") if fail else copy.finish()
+    opened: dict[str, str] = {}  # id -> kind, while open
+    texts: dict[str, str] = {}
+    order: list[str] = []
+    for event in events:
+        encode_json(event.data)  # every event is JSON
+        kind, _, step = event.type.rpartition("-")
+        if kind not in ("text", "reasoning"):
+            continue
+        part = event.data["id"]  # type: ignore[index,call-overload]
+        if step == "start":
+            assert part not in opened and part not in texts  # ids never repeat
+            opened[part], texts[part] = kind, ""
+            order.append(part)
+        else:
+            assert opened.get(part) == kind
+            if step == "delta":
+                texts[part] += event.data["delta"]  # type: ignore[index,call-overload]
+            else:
+                del opened[part]
+    assert opened == {}  # every part was ended, by its last chunk or by the ending
+    assert [texts[part] for part in order] == expected_occurrences(chunks)
+    assert events[-1].type == ("error" if fail else "finish")
