@@ -47,7 +47,7 @@ GUIDE = "docs/runs.md"  # its "Over HTTP" routes are run by a test below
 _ROUTES_BLOCK = re.compile(
     r"<!-- tested by tests/test_runs_http\.py -->\n```python\n(.*?)```", re.S
 )
-DELAY = 0.05  # the LM waits DELAY / 5 before each chunk: a run lasts about half a second
+DELAY = 0.02  # the LM waits DELAY / 5 before each chunk: a run lasts about 0.2 s
 START_TIMEOUT = 30.0
 
 
