@@ -356,6 +356,18 @@ def test_the_authorization_hook_lets_only_the_owner_read_or_cancel(
     check_whole(read(client, site.b, run_id).events)  # not cancelled: the owner reads it all
 
 
+def test_an_unreachable_store_fails_the_start_clearly(client: httpx.Client, tmp_path: Any) -> None:
+    nothing = f"redis://127.0.0.1:{free_port()}/0"  # no server listens there
+    app = AppProcess(str(tmp_path / "app.log"), "--store", nothing, "--user-header", "X-User")
+    try:
+        response = client.post(f"{app.url}/runs", json={"question": "Why?"}, headers=USER)
+    finally:
+        app.stop()
+    assert response.status_code == 503
+    assert response.json()["error"] == "store_unavailable"
+    assert "127.0.0.1" in response.json()["message"]  # it names the store
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_killing_the_producer_process_gives_readers_an_error_in_time(
