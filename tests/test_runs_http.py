@@ -28,11 +28,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import pytest
 
-from examples.web.app import Activity, build_programs, owner_key
 from streamify import Runs, last_event_id
 
 from .redis_support import RedisServer, free_port, redis_server
+
+# First: without the web extras, importing web_support skips this module.
 from .web_support import ANSWER, SSEEvent, SSEReader, create_app, http_client, serve
+
+# isort: split
+from examples.web.app import Activity, build_programs, owner_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
