@@ -117,9 +117,9 @@ class RedisRunStore(RunStore):
 
     ``url`` is a ``redis://HOST:PORT/DB`` URL (``rediss://`` for TLS), used with
     ``redis.asyncio.from_url``; or pass your own ``redis.asyncio.Redis`` as ``client`` (it is
-    then not closed by :meth:`aclose`).  ``prefix`` starts every key.  Each reader tailing a
-    run holds one connection while it waits (``XREAD BLOCK``): ``max_connections`` bounds the
-    pool.  Raises ``ImportError``
+    then not closed by :meth:`aclose`).  ``prefix`` starts every key.  Each tailing read holds
+    one connection while it waits (``XREAD BLOCK``; the readers of a run in one ``Runs``
+    share one): ``max_connections`` bounds the pool.  Raises ``ImportError``
     saying what to install when redis is missing.  See the module docstring for the keys.
     """
 

@@ -27,6 +27,9 @@ Invariants:
    event ``{"type":"gap","after":<its id or null>,"first":<first id it gets>}``: never a
    silent loss.  A reader that sees no new entry for a poll interval and finds the lease
    expired writes the terminal ``error`` "the run's producer stopped".
+5. Readers of one run in one ``Runs`` that have caught up share one tailing loop (``_Tail``):
+   one store read per wake for all of them.  A reader only takes entries from it by ``seq``,
+   so sharing changes nothing a reader gets.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import itertools
 import logging
 import math
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
@@ -338,6 +343,7 @@ class Runs:
         self._done_data = self._protocol.done_marker or '{"type":"done"}'
         self._poll = min(1.0, self._lease / 4)
         self._producers: dict[str, _Producer] = {}
+        self._tails: dict[str, _Tail] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -464,6 +470,7 @@ class Runs:
         """The reader (invariant 4); yields None after each poll without a new entry."""
         store = self._store
         await store.add_reader(run_id, 1)
+        joined: Optional[_Tail] = None
         try:
             entries = await store.read(
                 run_id, after, inclusive=after is not None, block=0.0, count=_BATCH
@@ -485,13 +492,35 @@ class Runs:
                     cursor, expected = entries[-1].event.id, entries[-1].seq + 1
                 else:
                     yield None
-                    await self._end_if_dead(run_id)
-                entries = await store.read(
-                    run_id, cursor, inclusive=False, block=self._poll, count=_BATCH
-                )
+                if expected is None:  # its position is not in the log: straight from the store
+                    entries = await self._poll_store(run_id, cursor)
+                    continue
+                if joined is None or joined.done:
+                    if joined is not None:
+                        joined.users -= 1
+                    joined = self._tail(run_id, cursor, expected - 1)
+                    joined.users += 1
+                entries = await joined.after(expected, cursor)
                 _swallowed_cancel()
         finally:
+            if joined is not None:
+                joined.users -= 1
             await self._reader_left(run_id)
+
+    async def _poll_store(self, run_id: str, cursor: Optional[str]) -> Sequence[StoredEvent]:
+        entries = await self._store.read(
+            run_id, cursor, inclusive=False, block=self._poll, count=_BATCH
+        )
+        _swallowed_cancel()
+        if not entries:
+            await self._end_if_dead(run_id)
+        return entries
+
+    def _tail(self, run_id: str, cursor: Optional[str], seq: int) -> _Tail:
+        tail = self._tails.get(run_id)
+        if tail is None or tail.done:
+            tail = self._tails[run_id] = _Tail(self, run_id, cursor, seq)
+        return tail
 
     async def _end_if_dead(self, run_id: str) -> None:
         data = _to_json({"type": "error", "error": "RunProducerLost", "message": _LOST})
@@ -544,7 +573,93 @@ class Runs:
                 producer.pump.cancel()
         while self._tasks:
             await asyncio.wait(tuple(self._tasks))
+        for tail in list(self._tails.values()):
+            await tail.stop()
         await self._store.aclose()
+
+
+class _Tail:
+    """One tailing loop per run and ``Runs``, shared by the readers of this process that have
+    caught up: one store read per wake for all of them, not one each.
+
+    ``entries`` holds the newest entries read, contiguous in ``seq`` (cleared when the store
+    skipped some: a trimmed log), at most ``2 * _BATCH``; ``seq`` and ``cursor`` are the newest
+    entry's.  A reader behind the window reads the store itself until it catches up; the
+    seq arithmetic then finds gaps as usual.  The loop ends once no reader uses it, or at the
+    terminal entry, or when the store fails (``error``, raised to each reader).
+    """
+
+    def __init__(self, runs: Runs, run_id: str, cursor: Optional[str], seq: int) -> None:
+        self.runs = runs
+        self.run_id = run_id
+        self.cursor = cursor
+        self.seq = seq
+        self.entries: deque[StoredEvent] = deque(maxlen=2 * _BATCH)
+        self.users = 0
+        self.error: Optional[Exception] = None
+        self._changed = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    @property
+    def done(self) -> bool:
+        return self.task.done()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def _run(self) -> None:
+        runs, run_id = self.runs, self.run_id
+        try:
+            await asyncio.sleep(0)  # the reader that made it joins first
+            while self.users > 0:
+                entries = await runs._store.read(
+                    run_id, self.cursor, inclusive=False, block=runs._poll, count=_BATCH
+                )
+                if entries:
+                    if entries[0].seq != self.seq + 1:
+                        self.entries.clear()
+                    self.entries.extend(entries)
+                    self.cursor, self.seq = entries[-1].event.id, entries[-1].seq
+                else:
+                    await runs._end_if_dead(run_id)
+                self._notify()
+                if entries and entries[-1].last:
+                    return
+        except Exception as error:
+            self.error = error
+        finally:
+            self._notify()
+            if runs._tails.get(run_id) is self:
+                del runs._tails[run_id]
+
+    async def after(self, expected: int, cursor: Optional[str]) -> Sequence[StoredEvent]:
+        """Entries from ``seq == expected`` on (the reader's last id is ``cursor``); waits up
+        to one poll for new ones."""
+        found = self._window(expected)
+        if found is None and expected > self.seq and not self.done:
+            await self._changed.wait()  # set after every poll of the loop
+            found = self._window(expected)
+        if found is not None:
+            return found
+        if self.error is not None:
+            raise self.error
+        if expected <= self.seq or self.done:  # behind the window, or the loop has ended
+            return await self.runs._poll_store(self.run_id, cursor)
+        return ()
+
+    def _window(self, expected: int) -> Optional[list[StoredEvent]]:
+        entries = self.entries
+        if not entries or not entries[0].seq <= expected <= entries[-1].seq:
+            return None
+        start = expected - entries[0].seq
+        return list(itertools.islice(entries, start, start + _BATCH))
+
+    async def stop(self) -> None:
+        self.users = 0
+        while not self.task.done():  # redis-py can swallow a cancel (see _swallowed_cancel)
+            self.task.cancel()
+            await asyncio.wait((self.task,), timeout=0.05)
 
 
 def _swallowed_cancel() -> None:

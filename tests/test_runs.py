@@ -426,7 +426,7 @@ async def test_dead_producer_gives_readers_one_terminal_error_within_the_lease(
     start = time.monotonic()
     with caplog.at_level(logging.ERROR, "streamify"):
         results = await asyncio.gather(*(collect(runs.events("orphan")) for _ in range(10)))
-    assert time.monotonic() - start < 0.5 + 1.0
+    assert time.monotonic() - start < 0.5 + 2.0  # the lease, a poll, and slack for a busy machine
     for events in results:
         assert [e.type for e in events] == ["item", "error"]
         assert json.loads(events[-1].data)["error"] == "RunProducerLost"
@@ -595,7 +595,7 @@ async def test_killed_producer_process_gives_readers_a_terminal_error(
         os.kill(process.pid, signal.SIGKILL)
         start = time.monotonic()
         rests = await asyncio.gather(*(collect(reader) for reader in readers))
-        assert time.monotonic() - start < 1.0 + 1.5
+        assert time.monotonic() - start < 1.0 + 2.0  # the lease, a poll, slack for a busy machine
         for rest in rests:
             assert [e.type for e in rest] == ["error"]
             assert json.loads(rest[0].data)["error"] == "RunProducerLost"

@@ -28,11 +28,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import pytest
 
-from examples.web.app import Activity, build_programs, owner_key
 from streamify import Runs, last_event_id
 
 from .redis_support import RedisServer, free_port, redis_server
+
+# First: without the web extras, importing web_support skips this module.
 from .web_support import ANSWER, SSEEvent, SSEReader, create_app, http_client, serve
+
+# isort: split
+from examples.web.app import Activity, build_programs, owner_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -47,7 +51,7 @@ GUIDE = "docs/runs.md"  # its "Over HTTP" routes are run by a test below
 _ROUTES_BLOCK = re.compile(
     r"<!-- tested by tests/test_runs_http\.py -->\n```python\n(.*?)```", re.S
 )
-DELAY = 0.05  # the LM waits DELAY / 5 before each chunk: a run lasts about half a second
+DELAY = 0.02  # the LM waits DELAY / 5 before each chunk: a run lasts about 0.2 s
 START_TIMEOUT = 30.0
 
 
@@ -354,6 +358,18 @@ def test_the_authorization_hook_lets_only_the_owner_read_or_cancel(
         assert refused.status_code == 403
         assert refused.json()["error"] == "forbidden"
     check_whole(read(client, site.b, run_id).events)  # not cancelled: the owner reads it all
+
+
+def test_an_unreachable_store_fails_the_start_clearly(client: httpx.Client, tmp_path: Any) -> None:
+    nothing = f"redis://127.0.0.1:{free_port()}/0"  # no server listens there
+    app = AppProcess(str(tmp_path / "app.log"), "--store", nothing, "--user-header", "X-User")
+    try:
+        response = client.post(f"{app.url}/runs", json={"question": "Why?"}, headers=USER)
+    finally:
+        app.stop()
+    assert response.status_code == 503
+    assert response.json()["error"] == "store_unavailable"
+    assert "127.0.0.1" in response.json()["message"]  # it names the store
 
 
 @pytest.mark.slow

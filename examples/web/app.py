@@ -649,27 +649,27 @@ def main(argv: Optional[list[str]] = None) -> int:
         "--user-header", default=None, help="runs belong to the user named by this header"
     )
     args = parser.parse_args(argv)
-    store: Optional[RunStore] = None
-    if args.store.startswith(("redis://", "rediss://", "unix://")):
-        store = RedisRunStore(args.store)
-    elif args.store != "memory":
+    if args.store != "memory" and not args.store.startswith(("redis://", "rediss://", "unix://")):
         parser.error(f"--store: redis://HOST:PORT/DB or memory, got {args.store!r}")
-    app = create_app(
-        delay=args.delay,
-        tick=args.tick,
-        store=store,
-        lease=args.lease,
-        cut_after=args.cut_after,
-        user_header=args.user_header,
-    )
+
+    async def serve() -> None:
+        # The store is made on the server's event loop: redis.asyncio's locks bind to the loop
+        # they are made on (Python 3.9).
+        store = None if args.store == "memory" else RedisRunStore(args.store)
+        app = create_app(
+            delay=args.delay,
+            tick=args.tick,
+            store=store,
+            lease=args.lease,
+            cut_after=args.cut_after,
+            user_header=args.user_header,
+        )
+        # Open streams (an endless one, say) must not hold up Ctrl+C for long.
+        config = uvicorn.Config(app, host=args.host, port=args.port, timeout_graceful_shutdown=3)
+        await uvicorn.Server(config).serve()
+
     print(f"open http://{args.host}:{args.port}/ (Ctrl+C stops)", flush=True)
-    # Open streams (an endless one, say) must not hold up Ctrl+C for long.
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        timeout_graceful_shutdown=3,
-    )
+    asyncio.run(serve())
     return 0
 
 
