@@ -48,6 +48,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaita
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 from ._encoding import Default, _EncodeFailure, _to_json
+from ._protocol import error_payload
 from ._protocol_registry import ProtocolArg, get_protocol
 from ._responses import KEEPALIVE_FRAME, _aclose, _check_default, _check_keepalive, _Framing
 from ._run_store import (
@@ -523,7 +524,7 @@ class Runs:
         return tail
 
     async def _end_if_dead(self, run_id: str) -> None:
-        data = _to_json({"type": "error", "error": "RunProducerLost", "message": _LOST})
+        data = _to_json(error_payload("RunProducerLost", _LOST))
         if await self._store.finish(run_id, "error", ("error", data), only_if_dead=True):
             logger.error("run %s: %s; its readers got an error event", run_id, _LOST)
 

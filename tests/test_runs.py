@@ -292,7 +292,7 @@ async def test_program_error_ends_the_log_with_an_error_event(
     assert events[-1].type == "error"
     assert json.loads(events[-1].data) == {
         "type": "error",
-        "error": "KeyError",
+        "error": {"type": "KeyError", "message": "'boom'"},
         "message": "'boom'",
     }
     assert await runs.status(run_id) == "error"
@@ -429,7 +429,7 @@ async def test_dead_producer_gives_readers_one_terminal_error_within_the_lease(
     assert time.monotonic() - start < 0.5 + 2.0  # the lease, a poll, and slack for a busy machine
     for events in results:
         assert [e.type for e in events] == ["item", "error"]
-        assert json.loads(events[-1].data)["error"] == "RunProducerLost"
+        assert json.loads(events[-1].data)["error"]["type"] == "RunProducerLost"
     assert all(result == results[0] for result in results)  # the same terminal for all
     log = await store.read("orphan", None, inclusive=False, block=0, count=100)
     assert [entry.last for entry in log] == [False, True]  # exactly one terminal entry
@@ -598,7 +598,7 @@ async def test_killed_producer_process_gives_readers_a_terminal_error(
         assert time.monotonic() - start < 1.0 + 2.0  # the lease, a poll, slack for a busy machine
         for rest in rests:
             assert [e.type for e in rest] == ["error"]
-            assert json.loads(rest[0].data)["error"] == "RunProducerLost"
+            assert json.loads(rest[0].data)["error"]["type"] == "RunProducerLost"
         assert len({rest[0].id for rest in rests}) == 1  # exactly one terminal
         await runs.aclose()
     finally:
