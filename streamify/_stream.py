@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from ._callbacks import StatusMessageProvider, handle_listener_failure, logger
 from ._channel import Channel
 from ._context import CURRENT_STREAM, current_settings, override_settings
-from ._idle import IDLE, TICKS
+from ._idle import BUFFERS, IDLE, TICKS
 from ._instrument import component_of
 from ._jobs import current_job
 from ._listener import PartialValues
@@ -674,6 +674,10 @@ async def astream(spec: StreamSpec, args: Any, kwargs: Any) -> AsyncGenerator[An
     call, producer = start_call(spec, args, kwargs, loop)
     channel = call.channel
     items = channel.buffered_items()
+    if BUFFERS:  # a response that batches what is buffered (see ``_idle``)
+        holder = BUFFERS.get(frame)
+        if holder is not None:
+            holder[0] = items
     popleft = items.popleft
     idle_timeout = spec.idle_timeout
     delivered = False
