@@ -17,13 +17,20 @@ Invariants:
 * The response removes its entry whatever its exit, before it closes the stream; an
   unregistered stream waits untimed, exactly as if no response had asked.
 * A stream's ``idle_timeout`` counts from the start of the wait, across ticks.
+
+Batching.  The same frame also keys ``BUFFERS``: a response puts a one-slot list there before
+the stream's first step, and the stream puts its channel's buffer of waiting items in it.
+While that buffer is not empty the stream's next step returns at once, with no suspension,
+so the response may take those items too and send their frames in one write (one ``send`` of
+the server instead of one per item): no item waits longer for it, and as nothing can happen
+between those steps, every ending stays as it was.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
-__all__ = ("IDLE", "TICKS")
+__all__ = ("BUFFERS", "IDLE", "TICKS")
 
 
 class _Idle:
@@ -38,3 +45,6 @@ IDLE: Final = _Idle()
 
 TICKS: dict[object, float] = {}
 """Generator frame of a stream -> keepalive interval in seconds (see the module docstring)."""
+
+BUFFERS: dict[object, list[Any]] = {}
+"""Generator frame of a stream -> ``[its buffered items]`` (see "Batching" above)."""

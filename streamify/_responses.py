@@ -73,7 +73,7 @@ from ._encoding import (
     _to_json,
     _type_name,
 )
-from ._idle import IDLE, TICKS
+from ._idle import BUFFERS, IDLE, TICKS
 from ._protocol import _checked, _trusted, error_payload
 from ._protocol_registry import ProtocolArg, get_protocol
 from ._stream import astream
@@ -323,18 +323,35 @@ def _stream_frame(iterator: object) -> Optional[object]:
     return None
 
 
+@contextlib.contextmanager
+def _buffer_of(frame: object) -> Iterator[list[Any]]:
+    """A slot the streamify stream of this frame fills with its buffer (see ``_idle``)."""
+    holder: list[Any] = [()]
+    if frame is None:
+        yield holder
+        return
+    BUFFERS[frame] = holder
+    try:
+        yield holder
+    finally:
+        BUFFERS.pop(frame, None)
+
+
 async def _frames(
     iterator: AsyncIterator[Any], framing: _Framing, keepalive: Optional[float] = None
 ) -> AsyncGenerator[str, None]:
     """The frames of an async stream, iterated directly; with ``keepalive``, the stream must be
-    a streamify stream (``_stream_frame``), whose idle ticks become keepalive frames."""
+    a streamify stream (``_stream_frame``), whose idle ticks become keepalive frames.  The
+    frames of a streamify stream's items that are already buffered go out in one string."""
     anext = iterator.__anext__
     closed = False
-    with _held(iterator), _ticking(_stream_frame(iterator), keepalive):
+    key = _stream_frame(iterator)
+    with _held(iterator), _ticking(key, keepalive), _buffer_of(key) as buffered:
         try:
             first, failure = _first_frames(framing)
             if first:
                 yield first
+            batch: list[str] = []
             while failure is None:
                 try:
                     item = await anext()
@@ -353,8 +370,18 @@ async def _frames(
                     closed = True  # stop the program before the error frame is written
                     await _aclose(iterator)
                     break
+                if buffered[0]:  # the next step returns at once: its frame joins this one
+                    if frame:
+                        batch.append(frame)
+                    continue
+                if batch:
+                    batch.append(frame)
+                    frame = "".join(batch)
+                    batch.clear()
                 if frame:
                     yield frame
+            if batch:
+                yield "".join(batch)
             last, failure = _last_frame(framing, failure), None  # drop the traceback first
             if last is not None:
                 yield last
@@ -772,6 +799,9 @@ def streaming_response(
       (one task for all its steps, so context variables behave as usual).
     * ``retry=milliseconds`` sends ``retry: <ms>\\n\\n`` once, first: the delay a browser's
       ``EventSource`` waits before it reconnects.
+    * The frames of items that already wait in a streamify stream's buffer are yielded as one
+      string (one write for the server instead of one per item); a frame is never held back
+      to wait for another.
 
     If the stream raises an ``Exception``, the protocol's error frame (for ``"streamify"``:
     ``data: {"type":"error","error":{"type":"<ExceptionType>","message":"<str(exc)>"},

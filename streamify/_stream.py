@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from ._callbacks import StatusMessageProvider, handle_listener_failure, logger
 from ._channel import Channel
 from ._context import CURRENT_STREAM, current_settings, override_settings
-from ._idle import IDLE, TICKS
+from ._idle import BUFFERS, IDLE, TICKS
 from ._instrument import component_of
 from ._jobs import current_job
 from ._listener import PartialValues
@@ -683,11 +683,17 @@ def outcome(
 
 async def astream(spec: StreamSpec, args: Any, kwargs: Any) -> AsyncGenerator[Any, None]:
     """The async generator a streamified program returns."""
-    frame = sys._getframe()  # the key of this call's keepalive ticks, if a response asks
     loop = asyncio.get_running_loop()
     call, producer = start_call(spec, args, kwargs, loop)
     channel = call.channel
     items = channel.buffered_items()
+    # A response may ask for batching and keepalive ticks (see ``_idle``).  This generator's
+    # frame is the key; it is looked up, never kept in a local (the frame would refer to
+    # itself, and only the garbage collector could free it).
+    if BUFFERS:
+        holder = BUFFERS.get(sys._getframe())
+        if holder is not None:
+            holder[0] = items
     popleft = items.popleft
     idle_timeout = spec.idle_timeout
     delivered = False
@@ -706,7 +712,8 @@ async def astream(spec: StreamSpec, args: Any, kwargs: Any) -> AsyncGenerator[An
                 await channel.wait_readable()
             else:  # a deadline, or maybe a response's keepalive ticks (see ``_idle``)
                 deadline = None if idle_timeout is None else loop.time() + idle_timeout
-                while not await _wait_timed(channel, deadline, TICKS.get(frame), idle_timeout):
+                tick = TICKS.get(sys._getframe())
+                while not await _wait_timed(channel, deadline, tick, idle_timeout):
                     yield IDLE
         if not producer.done():
             await asyncio.wait((producer,))

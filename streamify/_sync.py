@@ -186,7 +186,6 @@ def _iterate(
     idle_timeout: Optional[float],
     state: _Dropped,
 ) -> Generator[Any, None, None]:
-    frame = sys._getframe()  # the key of this stream's keepalive ticks, if a response asks
     side = _ProducerSide.start(starter)
     channel = side.channel
     delivered = False
@@ -202,9 +201,11 @@ def _iterate(
             else:
                 yield item
                 continue
-            # Nothing buffered: wait, with a response's keepalive ticks if any (see ``_idle``).
+            # Nothing buffered: wait, with a response's keepalive ticks if any (see ``_idle``;
+            # this generator's frame is the key, looked up here and not kept in a local, which
+            # would make the frame refer to itself).
             deadline = None if idle_timeout is None else time.monotonic() + idle_timeout
-            while not _wait_blocking(channel, deadline, TICKS.get(frame), idle_timeout):
+            while not _wait_blocking(channel, deadline, _ticks(sys._getframe()), idle_timeout):
                 yield IDLE
         side.wait_done()
         delivered = True
@@ -213,6 +214,10 @@ def _iterate(
             yield final
     finally:
         side.stop(delivered, wait=not state.dropped)
+
+
+def _ticks(frame: object) -> Optional[float]:
+    return TICKS.get(frame) if TICKS else None
 
 
 def _wait_blocking(

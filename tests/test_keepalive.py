@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from streamify import emit, streamify
-from streamify._idle import IDLE, TICKS
+from streamify._idle import BUFFERS, IDLE, TICKS
 from streamify._responses import (
     ndjson_response,
     ndjson_response_sync,
@@ -228,3 +228,40 @@ def test_a_bad_sync_keepalive_is_refused_when_wrapping(api: Any) -> None:
         api([1], keepalive=0)
     with pytest.raises(TypeError, match="keepalive must be a number of seconds"):
         api([1], keepalive="1")
+
+
+# -- batching ------------------------------------------------------------------------------------
+
+
+async def test_the_frames_of_items_already_buffered_go_out_in_one_string_in_order() -> None:
+    async def program() -> str:
+        for index in range(5):
+            await emit(index)  # the buffer holds 16: all five wait for the consumer
+        return "done"
+
+    for keepalive in (None, 10.0):
+        chunks = await collect(streaming_response(streamify(program)(), keepalive=keepalive))
+        assert len(chunks) == 3  # the five items, the prediction, [DONE]
+        assert [event["data"] for event in data_of(chunks[:1])] == [0, 1, 2, 3, 4]
+        assert data_of(chunks[1:]) == [{"type": "prediction", "data": {}, "raw": "done"}, "[DONE]"]
+
+
+async def test_batching_never_holds_a_frame_back_while_the_program_works_on() -> None:
+    resume = asyncio.Event()
+
+    async def program() -> None:
+        await emit("a")
+        await emit("b")
+        await resume.wait()  # nothing more is buffered: "a" and "b" must be out already
+        await emit("c")
+
+    frames = streaming_response(streamify(program)())
+    assert [event["data"] for event in data_of([await frames.__anext__()])] == ["a", "b"]
+    resume.set()
+    rest = data_of(await collect(frames))
+    assert [event if event == "[DONE]" else event["type"] for event in rest] == [
+        "item",
+        "prediction",
+        "[DONE]",
+    ]
+    assert not BUFFERS
