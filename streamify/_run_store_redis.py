@@ -21,6 +21,7 @@ cancel key every ``_CANCEL_POLL`` seconds.  Redis errors (connection, timeout) b
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -121,6 +122,9 @@ class RedisRunStore(RunStore):
     one connection while it waits (``XREAD BLOCK``; the readers of a run in one ``Runs``
     share one): ``max_connections`` bounds the pool.  Raises ``ImportError``
     saying what to install when redis is missing.  See the module docstring for the keys.
+
+    The store may be built anywhere (at import time, say): its client is made on first use,
+    in the event loop that uses it, and the store then belongs to that loop.
     """
 
     def __init__(
@@ -142,36 +146,52 @@ class RedisRunStore(RunStore):
             raise TypeError("RedisRunStore() prefix must be a str")
         self.url = url if client is None else repr(client)
         self._owned = client is None
-        if client is None:
-            if not isinstance(url, str) or "://" not in url:
-                raise ValueError(
-                    f"RedisRunStore() url must look like redis://HOST:PORT/DB, got {url!r}"
-                )
-            client = aioredis.from_url(
-                url,
-                socket_connect_timeout=2.0,
-                socket_timeout=10.0,
-                health_check_interval=10,
-                max_connections=max_connections,
+        if client is None and (not isinstance(url, str) or "://" not in url):
+            raise ValueError(
+                f"RedisRunStore() url must look like redis://HOST:PORT/DB, got {url!r}"
             )
-        self._redis = client
+        # The client is made on first use, inside the event loop that uses it: redis.asyncio
+        # binds its locks to the loop current when they are made (on Python 3.9 even outside
+        # a running loop), so a store built at import time would fail in asyncio.run's loop.
+        self._make_client = functools.partial(
+            aioredis.from_url,
+            url,
+            socket_connect_timeout=2.0,
+            socket_timeout=10.0,
+            health_check_interval=10,
+            max_connections=max_connections,
+        )
+        self._client: Any = client
+        self._script_objects: Optional[dict[str, Any]] = None
         self._prefix = prefix
         self._errors: tuple[type[BaseException], ...] = (
             redis.exceptions.ConnectionError,
             redis.exceptions.TimeoutError,
             OSError,
         )
-        self._scripts = {
-            name: client.register_script(text)
-            for name, text in (
-                ("create", _CREATE),
-                ("append", _APPEND),
-                ("finish", _FINISH),
-                ("cancel", _CANCEL),
-                ("heartbeat", _HEARTBEAT),
-                ("reader", _READER),
-            )
-        }
+
+    @property
+    def _redis(self) -> Any:
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    @property
+    def _scripts(self) -> dict[str, Any]:
+        if self._script_objects is None:
+            client = self._redis
+            self._script_objects = {
+                name: client.register_script(text)
+                for name, text in (
+                    ("create", _CREATE),
+                    ("append", _APPEND),
+                    ("finish", _FINISH),
+                    ("cancel", _CANCEL),
+                    ("heartbeat", _HEARTBEAT),
+                    ("reader", _READER),
+                )
+            }
+        return self._script_objects
 
     def _keys(self, run_id: str) -> list[str]:
         base = f"{self._prefix}{{{run_id}}}"
@@ -304,5 +324,5 @@ class RedisRunStore(RunStore):
 
     async def aclose(self) -> None:
         """Close the connection pool (not a client you passed in)."""
-        if self._owned:
-            await self._redis.aclose()
+        if self._owned and self._client is not None:
+            await self._client.aclose()

@@ -61,6 +61,20 @@ def make_store(request: pytest.FixtureRequest) -> StoreFactory:
     return lambda: streamify.RedisRunStore(server.url, prefix=prefix)
 
 
+def test_a_redis_store_built_outside_the_event_loop_works_inside_it(redis: RedisServer) -> None:
+    store = streamify.RedisRunStore(redis.url, prefix=f"test:{uuid.uuid4().hex}:")
+
+    async def main() -> list[str]:
+        runs = Runs(store)
+        try:
+            run_id = await runs.start(streamify.streamify(_count)(2))
+            return [event.type for event in await collect(runs.events(run_id))]
+        finally:
+            await runs.aclose()
+
+    assert asyncio.run(main())[-1] == "done"
+
+
 # -- programs ------------------------------------------------------------------------------------
 
 
