@@ -1,4 +1,4 @@
-"""Callbacks, status message providers, and the dispatch of instrumented-call events.
+"""The user-facing hooks: ``BaseCallback``, ``StatusMessageProvider``, and failure handling.
 
 Every instrumented call (``@module``, ``@tool``, ``@lm``) fires a start event before it runs
 and an end event after, in the thread and context of the call.  Two kinds of listener see them:
@@ -6,6 +6,8 @@ and an end event after, in the thread and context of the call.  Two kinds of lis
 * the :class:`BaseCallback` objects in the settings in force (``configure`` / ``context``);
 * the stream the call runs in, if any, which turns events into :class:`StatusMessage` items
   through its :class:`StatusMessageProvider`.
+
+The dispatch itself (the kind -> method table, the order, status messages) is ``_events``.
 
 A listener that raises is logged with its traceback on the ``streamify`` logger and the
 program goes on; in strict mode the failure is raised into the program as ``CallbackError``.
