@@ -31,6 +31,8 @@ from ._messages import PartialResponse as PartialResponse
 from ._messages import Prediction as Prediction
 from ._messages import StatusMessage as StatusMessage
 from ._messages import StreamResponse as StreamResponse
+from ._printing import aprint_stream as aprint_stream
+from ._printing import print_stream as print_stream
 from ._protocol import Event as Event
 from ._protocol import StreamProtocol as StreamProtocol
 from ._protocol import encode_json as encode_json
@@ -69,6 +71,7 @@ __all__ = (
     "ToolCall",
     "Usage",
     "apply_sync_streaming",
+    "aprint_stream",
     "asyncify",
     "configure",
     "context",
@@ -80,6 +83,7 @@ __all__ = (
     "module",
     "ndjson_response",
     "ndjson_response_sync",
+    "print_stream",
     "streamify",
     "streaming_response",
     "streaming_response_sync",
