@@ -48,6 +48,16 @@ from ._workers import asyncify as asyncify
 
 __version__ = "0.1.0.dev0"
 
+# Exports say ``streamify.X`` in reprs, tracebacks and pickles, not the private module they
+# live in.  The records whose annotations name typing helpers keep their own module:
+# ``typing.get_type_hints`` resolves a class's string annotations in ``__module__``'s globals
+# (a function's come from its ``__globals__``, so functions are unaffected); pickling works
+# either way, as both names import.
+_OWN_MODULE = frozenset(
+    {"FieldFormat", "MarkerFormat", "PartialResponse", "Prediction", "StatusMessage"}
+    | {"StreamResponse", "Usage"}
+)
+
 __all__ = (
     "BaseCallback",
     "CallbackError",
@@ -89,3 +99,9 @@ __all__ = (
     "streaming_response_sync",
     "tool",
 )
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if _name not in _OWN_MODULE and getattr(_obj, "__module__", "").startswith("streamify._"):
+        _obj.__module__ = __name__
+del _name, _obj
