@@ -96,6 +96,8 @@ def fire_start(
     inputs: dict[str, Any],
 ) -> None:
     """The start event of ``frame``: to every callback, then to the run (status messages)."""
+    # fire_end is this loop again with the end method and its arguments: written out twice
+    # because a shared helper would build a kwargs dict per event on every instrumented call.
     if callbacks:
         method_name = EVENTS[frame.kind].on_start
         for callback in callbacks:

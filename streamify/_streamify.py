@@ -120,34 +120,18 @@ def streamify(
     ``timeout`` limits the whole run and ``idle_timeout`` the wait for any one item, in
     seconds: either cancels the program and raises ``TimeoutError`` to the consumer.
     """
-    call_program, is_async = check_program(
-        program, check_bool(is_async_program, "is_async_program")
-    )
-    provider = check_provider(status_message_provider)
-    listeners = check_listeners(stream_listeners)
-    for listener in listeners:
-        check_predict(listener)
-    check_listener_targets(listeners, program)
-    include_final = check_bool(
-        include_final_prediction_in_output_stream, "include_final_prediction_in_output_stream"
-    )
-    sync_output = not check_bool(async_streaming, "async_streaming")
-    buffer_size = check_buffer_size(buffer_size)
-    if strict is not None:
-        check_bool(strict, "strict")
-    config = StreamConfig(
-        call_program=call_program,
-        is_async=is_async,
-        provider=provider,
-        listeners=listeners,
-        include_final=include_final,
+    config = _checked_config(
+        program,
+        status_message_provider,
+        stream_listeners,
+        include_final_prediction_in_output_stream,
+        is_async_program,
         buffer_size=buffer_size,
         strict=strict,
-        timeout=check_timeout(timeout, "timeout"),
-        idle_timeout=check_timeout(idle_timeout, "idle_timeout"),
+        timeout=timeout,
+        idle_timeout=idle_timeout,
     )
-
-    if sync_output:
+    if not check_bool(async_streaming, "async_streaming"):
 
         def sync_streamer(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, None, None]:
             return sync_stream(config, args, kwargs)
@@ -158,6 +142,38 @@ def streamify(
         return astream(config, args, kwargs)
 
     return _named(streamer, program)
+
+
+def _checked_config(
+    program: Any,
+    status_message_provider: Any,
+    stream_listeners: Any,
+    include_final: Any,
+    is_async_program: Any,
+    **extras: Any,
+) -> StreamConfig:
+    """``streamify()``'s arguments checked (see ``_validation``) into a ``StreamConfig``."""
+    call_program, is_async = check_program(
+        program, check_bool(is_async_program, "is_async_program")
+    )
+    listeners = check_listeners(stream_listeners)
+    for listener in listeners:
+        check_predict(listener)
+    check_listener_targets(listeners, program)
+    strict = extras["strict"]
+    if strict is not None:
+        check_bool(strict, "strict")
+    return StreamConfig(
+        call_program=call_program,
+        is_async=is_async,
+        provider=check_provider(status_message_provider),
+        listeners=listeners,
+        include_final=check_bool(include_final, "include_final_prediction_in_output_stream"),
+        buffer_size=check_buffer_size(extras["buffer_size"]),
+        strict=strict,
+        timeout=check_timeout(extras["timeout"], "timeout"),
+        idle_timeout=check_timeout(extras["idle_timeout"], "idle_timeout"),
+    )
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])

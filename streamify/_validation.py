@@ -109,6 +109,8 @@ def check_listeners(stream_listeners: Any) -> tuple[StreamListener, ...]:
 
 def check_provider(status_message_provider: Any) -> StatusMessageProvider:
     """The provider to use: DSPy's default for ``None``; refuses a class or a non-provider."""
+    # The same two refusals as _context's for callbacks (a class; not an instance of the base
+    # class), kept apart because each message names its own parameter and base class.
     if status_message_provider is None:
         return StatusMessageProvider()
     elif isinstance(status_message_provider, type):
