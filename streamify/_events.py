@@ -200,6 +200,9 @@ class StatusHooks:
             self._queue_status(message, hook, frame, EVENTS[frame.kind].end_event)
 
     def _queue_status(self, message: Any, hook: Any, frame: CallFrame, event: EventKind) -> None:
+        if type(message) is str:  # the common case, without checked_status's call (per message)
+            self._put(status_message(message, frame.call_id, frame.parent_id, event))
+            return
         status = checked_status(message, hook, frame, event, self.strict)
         if status is not None:
             self._put(status)
