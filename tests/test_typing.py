@@ -110,3 +110,20 @@ def test_printing_helpers_take_streams_and_return_the_prediction() -> None:
         streamify.print_stream(streamify.streamify(answer)("q"))  # type: ignore[arg-type]
 
     assert callable(main) and callable(rejected)
+
+
+def test_hooks_receive_the_exported_component() -> None:
+    class Provider(streamify.StatusMessageProvider):
+        def tool_start_status_message(
+            self, instance: streamify.Component, inputs: dict[str, Any]
+        ) -> Optional[str]:
+            assert_type(instance.name, str)
+            return instance.name
+
+    class Wrong(streamify.StatusMessageProvider):
+        def tool_start_status_message(  # type: ignore[override]
+            self, instance: int, inputs: dict[str, Any]
+        ) -> Optional[str]:
+            return None
+
+    assert Provider().tool_start_status_message is not None and Wrong is not None
