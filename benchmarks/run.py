@@ -22,6 +22,11 @@ It prints tables, the core's performance goals as ratios marked ``met`` or ``SHO
 ``buffer_size`` recommendation per workload computed from the figures by the rules printed
 with it.  ``--json`` writes every figure, the rules and the recommendations.
 
+Every ``bench_*.py`` module beside this file that defines ``run(quick: bool = False) -> dict``
+and ``print_report(result: dict) -> None`` runs too, after the core cases (``--only`` filters
+them by name); its result goes under ``"modules"`` in the JSON, keyed by the file's name, and
+its report is printed after the core's.  A module that raises is recorded as an error.
+
 Internally, ``run.py --case NAME --params JSON`` runs one case and prints its result as JSON.
 """
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -36,7 +42,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -45,6 +51,9 @@ for _entry in (str(ROOT), str(HERE)):
         sys.path.insert(0, _entry)
 
 import _report  # noqa: E402
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 RESULT_PREFIX = "STREAMIFY-BENCH-RESULT "
 BUFFER_SIZES = (1, 4, 16, 64, 256, 1024)
@@ -196,6 +205,46 @@ def run_all(mode: str, only: str | None) -> dict[str, Any]:
     }
 
 
+def discover(folder: Path = HERE) -> dict[str, ModuleType]:
+    """The ``bench_*.py`` modules of ``folder`` that define ``run(quick)`` and
+    ``print_report(result)``, imported by file (a module without both is left alone, unread
+    past its source text, so its optional dependencies are never imported here)."""
+    found: dict[str, ModuleType] = {}
+    for path in sorted(folder.glob("bench_*.py")):
+        source = path.read_text(encoding="utf-8")
+        if "\ndef run(" not in source or "\ndef print_report(" not in source:
+            continue
+        spec = importlib.util.spec_from_file_location(f"_streamify_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            continue
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found[path.stem] = module
+    return found
+
+
+def run_modules(modules: dict[str, ModuleType], quick: bool) -> dict[str, Any]:
+    """Each module's ``run(quick=...)`` result, or ``{"error": ...}`` if it raised."""
+    results: dict[str, Any] = {}
+    for name, module in modules.items():
+        _progress(f"{name} ...")
+        try:
+            results[name] = module.run(quick=quick)
+        except Exception as exc:  # recorded and reported: one module cannot stop the others
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    _progress("")
+    return results
+
+
+def print_modules(modules: dict[str, ModuleType], results: dict[str, Any]) -> None:
+    for name, result in results.items():
+        print(f"\n## {name}")
+        if "error" in result:
+            print(f"failed: {result['error']}")
+        elif name in modules:
+            modules[name].print_report(result)
+
+
 def _load_average() -> list[float] | None:
     """The machine's 1/5/15-minute load: other work running beside the benchmarks."""
     try:
@@ -261,10 +310,15 @@ def main(argv: list[str] | None = None) -> int:
         wall_start = time.perf_counter()
         document = {"meta": metadata(mode)}
         document.update(run_all(mode, args.only))
+        modules = discover()
+        if args.only is not None:
+            modules = {name: m for name, m in modules.items() if args.only in name}
+        document["modules"] = run_modules(modules, quick=mode == "quick")
         document.update(_report.analyse(document))
         document["meta"]["load_average_at_end"] = _load_average()
         document["meta"]["wall_seconds"] = round(time.perf_counter() - wall_start, 3)
     print(_report.render(document))
+    print_modules(discover() if args.from_json else modules, document.get("modules", {}))
     if args.markdown:
         print("\n" + _report.markdown(document))
     if args.json:
@@ -272,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         print(f"\nwrote {path}")
     failed = [key for key, value in document["cases"].items() if "error" in value]
+    failed += [key for key, value in document.get("modules", {}).items() if "error" in value]
     if failed:
         print(f"\n{len(failed)} case(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1

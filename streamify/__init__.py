@@ -31,6 +31,8 @@ from ._messages import PartialResponse as PartialResponse
 from ._messages import Prediction as Prediction
 from ._messages import StatusMessage as StatusMessage
 from ._messages import StreamResponse as StreamResponse
+from ._printing import aprint_stream as aprint_stream
+from ._printing import print_stream as print_stream
 from ._protocol import Event as Event
 from ._protocol import StreamifyProtocol as StreamifyProtocol
 from ._protocol import StreamProtocol as StreamProtocol
@@ -68,6 +70,16 @@ from ._transports import websocket_stream as websocket_stream
 from ._workers import asyncify as asyncify
 
 __version__ = "0.1.0.dev0"
+
+# Exports say ``streamify.X`` in reprs, tracebacks and pickles, not the private module they
+# live in.  The records whose annotations name typing helpers keep their own module:
+# ``typing.get_type_hints`` resolves a class's string annotations in ``__module__``'s globals
+# (a function's come from its ``__globals__``, so functions are unaffected); pickling works
+# either way, as both names import.
+_OWN_MODULE = frozenset(
+    {"FieldFormat", "MarkerFormat", "PartialResponse", "Prediction", "StatusMessage"}
+    | {"StreamResponse", "Usage"}
+)
 
 __all__ = (
     "AGUIProtocol",
@@ -107,6 +119,7 @@ __all__ = (
     "VercelUIProtocol",
     "aiohttp_response",
     "apply_sync_streaming",
+    "aprint_stream",
     "asyncify",
     "cancel_run_reply",
     "configure",
@@ -125,9 +138,16 @@ __all__ = (
     "protocol_names",
     "run_events_reply",
     "start_run_reply",
+    "print_stream",
     "streamify",
     "streaming_response",
     "streaming_response_sync",
     "tool",
     "websocket_stream",
 )
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if _name not in _OWN_MODULE and getattr(_obj, "__module__", "").startswith("streamify._"):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from . import (
     Prediction,
-    StatusMessage,
     StatusMessageProvider,
     StreamListener,
-    StreamResponse,
+    aprint_stream,
     emit,
     lm,
     module,
+    print_stream,
     streamify,
     tool,
 )
@@ -95,70 +95,43 @@ class DemoProvider(StatusMessageProvider):
         return "Asking the LM..."
 
 
-class Printer:
-    """Renders stream items readably; tokens of one field print on one line as they come."""
-
-    def __init__(self, color: bool) -> None:
-        self.color = color
-        self.in_tokens = False
-
-    def paint(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.color else text
-
-    def line(self, text: str) -> None:
-        if self.in_tokens:
-            print()
-            self.in_tokens = False
-        print(text, flush=True)
-
-    def show(self, item: Any) -> None:
-        if isinstance(item, StatusMessage):
-            self.line(self.paint(f"  status  {item.message}", "36"))
-        elif isinstance(item, StreamResponse):
-            if not self.in_tokens:
-                print(self.paint(f"  tokens  {item.signature_field_name}: ", "33"), end="")
-                self.in_tokens = True
-            print(item.chunk, end="", flush=True)
-            if item.is_last_chunk:
-                print()
-                self.in_tokens = False
-        elif isinstance(item, Prediction):
-            self.line(self.paint("  result  " + repr(item), "1;32"))
-        else:
-            self.line(self.paint(f"  item    {item!r}", "35"))
-
-
 def _program() -> Any:
     return assistant
 
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
     global DELAY
-    parser = argparse.ArgumentParser(prog="python -m streamify", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m streamify",
+        description=__doc__.replace("``", ""),  # plain text: --help is no place for reST
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--fast", action="store_true", help="no pauses (for tests)")
     parser.add_argument("--sync", action="store_true", help="consume from sync code")
     parser.add_argument("--question", default="What is the answer to everything?")
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.fast:
         DELAY = 0.0
-    printer = Printer(color=sys.stdout.isatty())
     listeners = [StreamListener("answer")]
-    print(f"streaming {assistant.__name__}({args.question!r}):")
-    if args.sync:
-        sync_stream = streamify(
-            _program(), DemoProvider(), listeners, async_streaming=False, buffer_size=4
-        )
-        for item in sync_stream(args.question):
-            printer.show(item)
-        return 0
-
-    async def run() -> None:
-        stream = streamify(_program(), DemoProvider(), listeners, buffer_size=4)
-        async for item in stream(args.question):
-            printer.show(item)
-
-    asyncio.run(run())
+    print(f"streaming {assistant.__name__}({args.question!r}):", flush=True)
+    try:
+        if args.sync:
+            sync_stream = streamify(
+                _program(), DemoProvider(), listeners, async_streaming=False, buffer_size=4
+            )
+            print_stream(sync_stream(args.question))
+        else:
+            stream = streamify(_program(), DemoProvider(), listeners, buffer_size=4)
+            asyncio.run(_print_async(stream(args.question)))
+    except KeyboardInterrupt:
+        # The stream was closed on the way out (the program stopped); one line is enough.
+        print("interrupted", file=sys.stderr, flush=True)
+        return 130
     return 0
+
+
+async def _print_async(stream: AsyncIterator[Any]) -> None:
+    await aprint_stream(stream)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Callbacks, status message providers, and the dispatch of instrumented-call events.
+"""The user-facing hooks: ``BaseCallback``, ``StatusMessageProvider``, and failure handling.
 
 Every instrumented call (``@module``, ``@tool``, ``@lm``) fires a start event before it runs
 and an end event after, in the thread and context of the call.  Two kinds of listener see them:
@@ -6,6 +6,8 @@ and an end event after, in the thread and context of the call.  Two kinds of lis
 * the :class:`BaseCallback` objects in the settings in force (``configure`` / ``context``);
 * the stream the call runs in, if any, which turns events into :class:`StatusMessage` items
   through its :class:`StatusMessageProvider`.
+
+The dispatch itself (the kind -> method table, the order, status messages) is ``_events``.
 
 A listener that raises is logged with its traceback on the ``streamify`` logger and the
 program goes on; in strict mode the failure is raised into the program as ``CallbackError``.
@@ -16,9 +18,12 @@ propagate.
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ._exceptions import CallbackError
+
+if TYPE_CHECKING:
+    from ._instrument import Component
 
 __all__ = ("BaseCallback", "StatusMessageProvider", "handle_listener_failure", "logger")
 
@@ -34,7 +39,7 @@ class BaseCallback:
     call: keep them quick, and never block in one that runs on the event loop.
     """
 
-    def on_module_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+    def on_module_start(self, call_id: str, instance: Component, inputs: dict[str, Any]) -> None:
         pass
 
     def on_module_end(
@@ -42,7 +47,7 @@ class BaseCallback:
     ) -> None:
         pass
 
-    def on_tool_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+    def on_tool_start(self, call_id: str, instance: Component, inputs: dict[str, Any]) -> None:
         pass
 
     def on_tool_end(
@@ -50,7 +55,7 @@ class BaseCallback:
     ) -> None:
         pass
 
-    def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+    def on_lm_start(self, call_id: str, instance: Component, inputs: dict[str, Any]) -> None:
         pass
 
     def on_lm_end(
@@ -66,26 +71,30 @@ class StatusMessageProvider:
     and LM calls.  Subclass and override the hooks you want to change.
     """
 
-    def tool_start_status_message(self, instance: Any, inputs: dict[str, Any]) -> Optional[str]:
+    def tool_start_status_message(
+        self, instance: Component, inputs: dict[str, Any]
+    ) -> Optional[str]:
         return f"Calling tool {instance.name}..."
 
     def tool_end_status_message(self, outputs: Any) -> Optional[str]:
         return "Tool calling finished! Querying the LLM with tool calling results..."
 
-    def module_start_status_message(self, instance: Any, inputs: dict[str, Any]) -> Optional[str]:
+    def module_start_status_message(
+        self, instance: Component, inputs: dict[str, Any]
+    ) -> Optional[str]:
         return None
 
     def module_end_status_message(self, outputs: Any) -> Optional[str]:
         return None
 
-    def lm_start_status_message(self, instance: Any, inputs: dict[str, Any]) -> Optional[str]:
+    def lm_start_status_message(self, instance: Component, inputs: dict[str, Any]) -> Optional[str]:
         return None
 
     def lm_end_status_message(self, outputs: Any) -> Optional[str]:
         return None
 
     def tool_call_status_message(
-        self, instance: Any, tool_name: str, tool_call_id: str
+        self, instance: Component, tool_name: str, tool_call_id: str
     ) -> Optional[str]:
         """The LM has started a native tool call (its arguments are still streaming).
 

@@ -53,7 +53,7 @@ import asyncio
 import contextlib
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Generic, NamedTuple, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Optional, TypeVar, Union
 
 from ._exceptions import StreamClosedError
 from ._jobs import current_job
@@ -150,13 +150,16 @@ class Channel(Generic[T]):
     def buffered_items(self) -> deque[T]:
         """The buffer itself, for a consumer's inlined hot path.  Only the consumer may pop
         from it, and after each pop it must call ``release_space()`` if
-        ``producers_waiting`` is non-zero (that is all ``receive_nowait`` adds)."""
+        ``producers_waiting`` is non-zero (that is all ``receive_nowait`` adds).  Only the
+        async consumer uses it: inlining the pop saves up to 8% per item there (the figure
+        is in ``_consumer``); every other reader goes through ``receive_nowait``."""
         return self._items
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def over_capacity(self) -> bool:
+    def is_full(self) -> bool:
+        """Whether ``capacity`` items (or more, by overflow) are buffered."""
         return len(self._items) >= self._capacity
 
     def statistics(self) -> ChannelStatistics:
@@ -207,18 +210,21 @@ class Channel(Generic[T]):
 
     async def wait_writable(self) -> None:
         """Wait (on the loop) until the buffer is below capacity; raise if it is closed."""
-        await self.put_wait(None, append=False)
+        await self.put_wait(_NOTHING)
 
-    async def put_wait(self, item: T | None, append: bool = True) -> None:
-        """The slow path of ``put``: wait for space, then append (unless ``append`` is false)."""
+    async def put_wait(self, item: T) -> None:
+        """The slow path of ``put``: wait (on the loop) for space, then append ``item``.
+
+        ``wait_writable`` passes ``_NOTHING``: the same wait, and nothing is appended (one
+        loop for both, without a second coroutine frame on this per-item slow path)."""
         putters = self._putters
         while True:
             with self._lock:
                 if self._limit < 0:
                     self._raise_closed()
                 if len(self._items) < self._capacity:
-                    if append:
-                        self._append_locked(item)  # type: ignore[arg-type]
+                    if item is not _NOTHING:
+                        self._append_locked(item)
                     return
                 # Announce, then re-check (invariant 3): a thread consumer pops without the lock.
                 waiter: asyncio.Future[None] = self._loop.create_future()
@@ -475,6 +481,9 @@ class Channel(Generic[T]):
 def _time_out(waiter: asyncio.Future[Optional[bool]]) -> None:
     if not waiter.done():
         waiter.set_result(False)
+
+
+_NOTHING: Any = object()  # what wait_writable "puts": nothing
 
 
 def _set_results(waiters: list[asyncio.Future[None]]) -> None:

@@ -5,7 +5,7 @@ One ``ContextVar`` per concern:
 * ``_settings`` — a scoped :class:`Settings` override set by :func:`context`; when unset, the
   process-wide defaults set by :func:`configure` apply.  Settings are read at call time, never
   snapshotted when a program is wrapped.
-* ``CURRENT_STREAM`` — the stream call the running program feeds (set inside the stream's own
+* ``CURRENT_RUN`` — the stream run the running program feeds (set inside the stream's own
   producer task, so the consumer and other calls never see it).
 * ``CURRENT_CALL`` — the innermost instrumented call (its id, parent and enclosing module), for
   correlation ids and for tagging LM chunks with their module.
@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
     from ._callbacks import BaseCallback
+    from ._events import ActiveRun
     from ._instrument import CallFrame
-    from ._stream import StreamCall
 
 __all__ = (
     "CURRENT_CALL",
-    "CURRENT_STREAM",
+    "CURRENT_RUN",
     "Settings",
     "configure",
     "context",
@@ -59,9 +59,7 @@ _FIELDS = frozenset(field.name for field in dataclasses.fields(Settings))
 _defaults = Settings()
 _settings: ContextVar[Optional[Settings]] = ContextVar("streamify.settings", default=None)
 
-CURRENT_STREAM: ContextVar[Optional[StreamCall]] = ContextVar(
-    "streamify.current_stream", default=None
-)
+CURRENT_RUN: ContextVar[Optional[ActiveRun]] = ContextVar("streamify.current_run", default=None)
 CURRENT_CALL: ContextVar[Optional[CallFrame]] = ContextVar("streamify.current_call", default=None)
 
 

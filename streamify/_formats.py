@@ -383,6 +383,10 @@ class _MarkerScanner(FieldScanner):
         self._steady = False
 
     def feed(self, text: str) -> Sequence[Piece]:
+        # The scanner's state machine, in one function on purpose (the one exception to the
+        # 60-line rule, with _partial_json's): states are the fields above (_pending,
+        # _in_field, _space, _fresh, _steady), and this runs for every chunk of every reply,
+        # where a call per state transition would show in the per-chunk cost.
         if not text:
             return _EMPTY
         if not self._steady:

@@ -22,18 +22,37 @@ import functools
 import inspect
 import itertools
 import os
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
-from typing import Any, Callable, Literal, Optional, Protocol, TypeVar, Union, cast, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Literal,
+    Optional,
+    Protocol,
+    TypeVar,
+    Union,
+    cast,
+    overload,
+)
 
 from typing_extensions import ParamSpec
 
-from ._callbacks import handle_listener_failure, logger
-from ._context import CURRENT_CALL, CURRENT_STREAM, current_settings
-from ._exceptions import CallbackError
+from ._context import CURRENT_CALL, CURRENT_RUN, current_settings
+from ._events import fire_end, fire_end_after_failure, fire_start
 from ._lm_chunks import LMChunkAssembler
 from ._lm_response import LMResponse
+from ._validation import (
+    check_module_format,
+    check_name,
+    check_outputs,
+    is_async_callable,
+    is_async_generator_callable,
+)
 
-__all__ = ("CallFrame", "Component", "is_async_callable", "lm", "module", "new_call_id", "tool")
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+
+__all__ = ("CallFrame", "Component", "lm", "module", "new_call_id", "tool")
 
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
@@ -79,7 +98,7 @@ class Component:
         "outputs",
         "owner",
         "reasoning_field",
-        "spec",
+        "unbound",
     )
 
     def __init__(
@@ -92,7 +111,7 @@ class Component:
         field_format: Any,
         is_method: bool,
         owner: Any = None,
-        spec: Optional[Component] = None,
+        unbound: Optional[Component] = None,
         reasoning_field: str = "reasoning",
     ) -> None:
         self.name = name
@@ -103,7 +122,8 @@ class Component:
         self.field_format = field_format
         self.is_method = is_method
         self.owner = owner
-        self.spec: Component = self if spec is None else spec
+        # The component as decorated; a method's per-call copy (``bind``) points back to it.
+        self.unbound: Component = self if unbound is None else unbound
 
     def bind(self, owner: Any) -> Component:
         return Component(
@@ -114,7 +134,7 @@ class Component:
             field_format=self.field_format,
             is_method=True,
             owner=owner,
-            spec=self,
+            unbound=self,
             reasoning_field=self.reasoning_field,
         )
 
@@ -195,26 +215,6 @@ def _make_binder(fn: Callable[..., Any], is_method: bool) -> Binder:
     return bind_simple if binder is not None else bind_general
 
 
-def is_async_callable(obj: Any) -> bool:
-    """Whether calling ``obj`` returns a coroutine: an async function, a ``functools.partial``
-    of one, or an object whose ``__call__`` is async.  ``streamify()`` and the decorators
-    decide "async or sync" with this one test."""
-    while isinstance(obj, functools.partial):
-        obj = obj.func
-    if inspect.iscoroutinefunction(obj):
-        return True
-    call = getattr(obj, "__call__", None)  # noqa: B004 - callable objects with async __call__
-    return inspect.iscoroutinefunction(call)
-
-
-def _is_async_generator_callable(obj: Any) -> bool:
-    while isinstance(obj, functools.partial):
-        obj = obj.func
-    if inspect.isasyncgenfunction(obj):
-        return True
-    return inspect.isasyncgenfunction(getattr(obj, "__call__", None))  # noqa: B004
-
-
 def _is_method(fn: Callable[..., Any]) -> bool:
     try:
         params = list(inspect.signature(fn).parameters)
@@ -225,73 +225,13 @@ def _is_method(fn: Callable[..., Any]) -> bool:
     return bool(params) and params[0] in ("self", "cls") and in_class
 
 
-# ---------------------------------------------------------------------------- event dispatch
-def _fire_start(
-    callbacks: tuple[Any, ...], stream: Any, strict: bool, frame: CallFrame, inputs: dict[str, Any]
-) -> None:
-    if callbacks:
-        method_name = _START[frame.kind]
-        for callback in callbacks:
-            try:
-                getattr(callback, method_name)(
-                    call_id=frame.call_id, instance=frame.instance, inputs=inputs
-                )
-            except Exception as exc:
-                handle_listener_failure(exc, f"{type(callback).__name__}.{method_name}", strict)
-    if stream is not None:
-        stream.on_start(frame, inputs)
-
-
-def _fire_end(
-    callbacks: tuple[Any, ...],
-    stream: Any,
-    strict: bool,
-    frame: CallFrame,
-    outputs: Any,
-    exception: Optional[BaseException],
-) -> None:
-    if callbacks:
-        method_name = _END[frame.kind]
-        for callback in callbacks:
-            try:
-                getattr(callback, method_name)(
-                    call_id=frame.call_id, outputs=outputs, exception=exception
-                )
-            except Exception as exc:
-                handle_listener_failure(exc, f"{type(callback).__name__}.{method_name}", strict)
-    if stream is not None:
-        stream.on_end(frame, outputs, exception)
-
-
-def _fire_end_after_failure(
-    callbacks: tuple[Any, ...], stream: Any, strict: bool, frame: CallFrame, exc: BaseException
-) -> None:
-    """The end events of a call that raised: the call's own exception must reach its caller
-    (guarantee 4), so a strict-mode ``CallbackError`` from these events is logged, not
-    raised in its place."""
-    try:
-        _fire_end(callbacks, stream, strict, frame, None, exc)
-    except CallbackError as failure:
-        logger.error(
-            "%s while reporting the %s raised by %s; the call's own exception is raised",
-            failure,
-            type(exc).__name__,
-            frame.instance.name,
-            exc_info=failure,
-        )
-
-
-_START = {"module": "on_module_start", "tool": "on_tool_start", "lm": "on_lm_start"}
-_END = {"module": "on_module_end", "tool": "on_tool_end", "lm": "on_lm_end"}
-
-
 # ---------------------------------------------------------------------------- wrappers
 def _instrument_sync(component: Component, fn: Callable[..., Any], binder: Binder) -> Any:
     kind = component.kind
     is_method = component.is_method
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        stream = CURRENT_STREAM.get()
+        stream = CURRENT_RUN.get()
         settings = current_settings()
         callbacks = settings.callbacks
         if stream is None and not callbacks:
@@ -301,16 +241,16 @@ def _instrument_sync(component: Component, fn: Callable[..., Any], binder: Binde
         instance = component.bind(args[0]) if is_method and args else component
         frame = CallFrame(new_call_id(), CURRENT_CALL.get(), instance, kind)
         strict = settings.strict
-        _fire_start(callbacks, stream, strict, frame, binder(args, kwargs))
+        fire_start(callbacks, stream, strict, frame, binder(args, kwargs))
         token = CURRENT_CALL.set(frame)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
             CURRENT_CALL.reset(token)
-            _fire_end_after_failure(callbacks, stream, strict, frame, exc)
+            fire_end_after_failure(callbacks, stream, strict, frame, exc)
             raise
         CURRENT_CALL.reset(token)
-        _fire_end(callbacks, stream, strict, frame, result, None)
+        fire_end(callbacks, stream, strict, frame, result, None)
         return result
 
     return wrapper
@@ -323,7 +263,7 @@ def _instrument_async(component: Component, fn: Callable[..., Any], binder: Bind
     is_method = component.is_method
 
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        stream = CURRENT_STREAM.get()
+        stream = CURRENT_RUN.get()
         settings = current_settings()
         callbacks = settings.callbacks
         if stream is None and not callbacks:
@@ -333,16 +273,16 @@ def _instrument_async(component: Component, fn: Callable[..., Any], binder: Bind
         instance = component.bind(args[0]) if is_method and args else component
         frame = CallFrame(new_call_id(), CURRENT_CALL.get(), instance, kind)
         strict = settings.strict
-        _fire_start(callbacks, stream, strict, frame, binder(args, kwargs))
+        fire_start(callbacks, stream, strict, frame, binder(args, kwargs))
         token = CURRENT_CALL.set(frame)
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             CURRENT_CALL.reset(token)
-            _fire_end_after_failure(callbacks, stream, strict, frame, exc)
+            fire_end_after_failure(callbacks, stream, strict, frame, exc)
             raise
         CURRENT_CALL.reset(token)
-        _fire_end(callbacks, stream, strict, frame, result, None)
+        fire_end(callbacks, stream, strict, frame, result, None)
         return result
 
     return wrapper
@@ -374,7 +314,7 @@ def _lm_text_sync(component: Component, produced: Any, frame: Optional[CallFrame
     A chunk is ``str`` text, or a raw chunk of an LLM SDK's stream recognised by its shape
     (see ``_lm_chunks``); plain ``str`` takes the assembler's fast path.
     """
-    stream = CURRENT_STREAM.get()
+    stream = CURRENT_RUN.get()
     sink = None if (stream is None or frame is None) else stream.lm_sink(frame)
     if isinstance(produced, str):
         if sink is not None:
@@ -407,7 +347,7 @@ def _lm_text_sync(component: Component, produced: Any, frame: Optional[CallFrame
 async def _lm_text_async(
     component: Component, produced: Any, frame: Optional[CallFrame]
 ) -> LMResponse:
-    stream = CURRENT_STREAM.get()
+    stream = CURRENT_RUN.get()
     sink = None if (stream is None or frame is None) else stream.lm_sink(frame)
     if isinstance(produced, str):
         if sink is not None:
@@ -448,7 +388,7 @@ def _lm_result_type_error(component: Component, result: Any) -> TypeError:
 
 def _instrument_lm(component: Component, fn: Callable[..., Any], binder: Binder) -> Any:
     """@lm: the body produces text; the wrapper forwards chunks and returns the joined text."""
-    produces_async = _is_async_generator_callable(fn) or is_async_callable(fn)
+    produces_async = is_async_generator_callable(fn) or is_async_callable(fn)
 
     def text_of_sync(*args: Any, **kwargs: Any) -> LMResponse:
         produced = fn(*args, **kwargs)
@@ -484,7 +424,7 @@ def _decorate(
         raise TypeError(f"apply @{kind} below @staticmethod/@classmethod, directly on the function")
     if not callable(fn) or isinstance(fn, type):
         raise TypeError(f"@{kind} decorates a function or method, got {type(fn).__name__}")
-    if (inspect.isgeneratorfunction(fn) or _is_async_generator_callable(fn)) and kind != "lm":
+    if (inspect.isgeneratorfunction(fn) or is_async_generator_callable(fn)) and kind != "lm":
         raise TypeError(
             f"@{kind} cannot decorate the generator function {fn.__qualname__}; "
             "only @lm functions may yield (their chunks are joined into the result)"
@@ -512,34 +452,6 @@ def _decorate(
         # The wrapper is a coroutine function returning the joined text.
         wrapper.__wrapped__ = fn
     return wrapper
-
-
-def _check_name(name: Any, kind: str) -> Optional[str]:
-    if name is not None and (not isinstance(name, str) or not name):
-        raise TypeError(f"@{kind}(name=...) takes a non-empty str, got {name!r}")
-    return name
-
-
-def _validate_outputs(outputs: Any) -> tuple[str, ...]:
-    if isinstance(outputs, str):
-        raise TypeError(
-            f"@module(outputs=...) takes a tuple of field names, got the str {outputs!r}; "
-            f"write outputs=({outputs!r},)"
-        )
-    if not isinstance(outputs, Sequence):
-        raise TypeError(f"@module(outputs=...) takes a tuple of str, got {type(outputs).__name__}")
-    for field in outputs:
-        if not isinstance(field, str) or not field.isidentifier():
-            raise ValueError(f"@module(outputs=...) takes field names (identifiers), got {field!r}")
-    return tuple(outputs)
-
-
-def _validate_format(field_format: Any) -> Any:
-    if field_format is None:
-        return None
-    from ._listener import check_field_format
-
-    return check_field_format(field_format, "@module(field_format=...)")
 
 
 @overload
@@ -571,9 +483,9 @@ def module(
 
     Raises ``TypeError`` / ``ValueError`` for a bad name, outputs, format or field name.
     """
-    _check_name(name, "module")
-    checked_outputs = _validate_outputs(outputs)
-    checked_format = _validate_format(field_format)
+    check_name(name, "module")
+    checked_outputs = check_outputs(outputs)
+    checked_format = check_module_format(field_format)
     if not isinstance(reasoning_field, str) or not reasoning_field.isidentifier():
         raise TypeError(
             f"@module(reasoning_field=...) takes a field name (an identifier), "
@@ -595,7 +507,7 @@ def tool(fn: F, /) -> F: ...
 def tool(*, name: Optional[str] = None) -> Callable[[F], F]: ...
 def tool(fn: Optional[F] = None, /, *, name: Optional[str] = None) -> Union[F, Callable[[F], F]]:
     """Instrument a function or method as a tool: ``@tool`` or ``@tool(name="search")``."""
-    _check_name(name, "tool")
+    check_name(name, "tool")
 
     def decorate(function: F) -> F:
         return cast("F", _decorate(function, "tool", name))
@@ -649,7 +561,7 @@ def lm(fn: Optional[Callable[..., Any]] = None, /, *, name: Optional[str] = None
     shapes) and :class:`LMStreamError` when the provider's stream reports an error; either is
     raised in the ``@lm`` call, so the program sees it.
     """
-    _check_name(name, "lm")
+    check_name(name, "lm")
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         return cast("Callable[..., Any]", _decorate(function, "lm", name))

@@ -466,6 +466,9 @@ class PartialJSONParser:
         Raises :class:`PartialJSONError` at the first character that cannot continue a
         JSON text; never for a text that is incomplete but could still become valid.
         """
+        # The parser's state machine, in one function on purpose (the one exception to the
+        # 60-line rule, with _formats' marker scanner): ``state`` and the frame stack are the
+        # whole state, and each character's step stays inline: this runs per character.
         state = self._state
         if state >= _FAILED:
             self._refuse("feed")

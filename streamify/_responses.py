@@ -62,6 +62,7 @@ from collections.abc import (
 )
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from ._consumer import astream
 from ._encoding import (
     Default,
     _convert_payload,
@@ -76,7 +77,6 @@ from ._encoding import (
 from ._idle import BUFFERS, IDLE, TICKS
 from ._protocol import _checked, _trusted, error_payload
 from ._protocol_registry import ProtocolArg, get_protocol
-from ._stream import astream
 from ._sync import _iterate
 
 if TYPE_CHECKING:

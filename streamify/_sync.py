@@ -46,7 +46,14 @@ from ._channel import Channel, EndOfStream, WouldBlock
 from ._idle import IDLE, TICKS
 from ._jobs import current_job
 from ._loop_thread import LoopThread, loop_for_sync_stream
-from ._stream import Fatal, StreamSpec, outcome, report_after_stop, result_of, start_call
+from ._stream import (
+    ProgramExit,
+    StreamConfig,
+    final_prediction,
+    log_abandoned_outcome,
+    program_result,
+    start_run,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, Generator
@@ -169,7 +176,7 @@ class _ProducerSide:
         if self.private:
             self.loop_thread.stop(wait=True)
         if not delivered:
-            report_after_stop(self.producer)
+            log_abandoned_outcome(self.producer)
 
     def _report_detached(self) -> None:
         """The outcome of a stream nobody waits for: errors are logged, never raised."""
@@ -177,7 +184,7 @@ class _ProducerSide:
             if self._reported:
                 return
             self._reported = True
-        report_after_stop(self.producer)  # logs; raises nothing
+        log_abandoned_outcome(self.producer)  # logs; raises nothing
 
 
 def _iterate(
@@ -251,22 +258,22 @@ def _sync_generator(
     return generator
 
 
-def sync_stream(spec: StreamSpec, args: Any, kwargs: Any) -> Generator[Any, None, None]:
+def sync_stream(config: StreamConfig, args: Any, kwargs: Any) -> Generator[Any, None, None]:
     """The sync generator ``streamify(..., async_streaming=False)`` returns."""
-    calls: list[Any] = []
+    runs: list[Any] = []
 
     def starter(loop: asyncio.AbstractEventLoop) -> tuple[Channel[Any], asyncio.Task[Any]]:
-        call, producer = start_call(spec, args, kwargs, loop)
-        calls.append(call)
-        return call.channel, producer
+        run, producer = start_run(config, args, kwargs, loop)
+        runs.append(run)
+        return run.channel, producer
 
     def finish(producer: asyncio.Task[Any]) -> Any:
-        return outcome(calls[0], producer, spec.include_final)
+        return final_prediction(runs[0], producer, config.include_final)
 
-    return _sync_generator(starter, finish, spec.idle_timeout)
+    return _sync_generator(starter, finish, config.idle_timeout)
 
 
-async def _pump(source: AsyncIterable[Any], channel: Channel[Any]) -> Any:
+async def _copy_into_channel(source: AsyncIterable[Any], channel: Channel[Any]) -> Any:
     iterator = source.__aiter__()
     try:
         try_put = channel.try_put
@@ -274,7 +281,7 @@ async def _pump(source: AsyncIterable[Any], channel: Channel[Any]) -> Any:
             if not try_put(item):  # the common case needs no coroutine
                 await channel.put_wait(item)
     except (KeyboardInterrupt, SystemExit) as exc:
-        return Fatal(exc)
+        return ProgramExit(exc)
     finally:
         channel.close_write()
         aclose = getattr(iterator, "aclose", None)
@@ -282,10 +289,12 @@ async def _pump(source: AsyncIterable[Any], channel: Channel[Any]) -> Any:
             await aclose()
 
 
-def _result_of(producer: asyncio.Task[Any]) -> None:
+def _raise_if_failed(producer: asyncio.Task[Any]) -> None:
+    """The end of ``apply_sync_streaming``: nothing after the items, or the stream's exception
+    (the same object), or ``CancelledError``."""
     if producer.cancelled():
         raise asyncio.CancelledError()
-    result_of(producer)  # the stream's exception, the same object
+    program_result(producer)
 
 
 def apply_sync_streaming(
@@ -313,6 +322,6 @@ def apply_sync_streaming(
 
     def starter(loop: asyncio.AbstractEventLoop) -> tuple[Channel[Any], asyncio.Task[Any]]:
         channel: Channel[Any] = Channel(buffer_size, loop, threading.get_ident())
-        return channel, loop.create_task(_pump(async_generator, channel))
+        return channel, loop.create_task(_copy_into_channel(async_generator, channel))
 
-    return _sync_generator(starter, _result_of, None)
+    return _sync_generator(starter, _raise_if_failed, None)

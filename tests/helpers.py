@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from streamify import Prediction, StatusMessage
-from streamify._context import CURRENT_STREAM
+from streamify._context import CURRENT_RUN
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
 
-    from streamify._stream import StreamCall
+    from streamify._stream import StreamRun
 
 
 async def collect(stream: AsyncIterator[Any]) -> list[Any]:
@@ -31,11 +31,11 @@ def messages(items: Iterable[Any]) -> list[str]:
     return [item.message for item in items if isinstance(item, StatusMessage)]
 
 
-def current_call() -> StreamCall:
-    """The stream call the running program feeds (test-only peek at the internals)."""
-    call = CURRENT_STREAM.get()
-    assert call is not None, "not inside a stream"
-    return call
+def current_run() -> StreamRun:
+    """The stream run the running program feeds (test-only peek at the internals)."""
+    run = CURRENT_RUN.get()
+    assert run is not None, "not inside a stream"
+    return cast("StreamRun", run)
 
 
 async def wait_until(predicate: Any, what: str, limit: int = 200_000) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from streamify import emit, emit_sync, streamify, tool
 
-from .helpers import current_call, split, wait_until
+from .helpers import current_run, split, wait_until
 
 
 @pytest.mark.parametrize("buffer_size", [1, 4, 16])
@@ -54,7 +54,7 @@ async def test_worker_thread_producer_never_gets_more_than_buffer_size_ahead(
 
     def program(n: int) -> int:
         nonlocal produced
-        calls.append(current_call())
+        calls.append(current_run())
         for i in range(n):
             emit_sync(i)
             produced += 1
@@ -121,7 +121,7 @@ async def test_overflow_from_loop_thread_is_held_back_at_the_next_emit() -> None
     observed: dict[str, int] = {}
 
     async def program() -> None:
-        channel = current_call().channel
+        channel = current_run().channel
         for i in range(50):
             quick_tool(i)  # sync, on the loop thread: must not block, so it overflows
         observed["after_sync_calls"] = len(channel)
@@ -139,7 +139,7 @@ async def test_overflow_from_loop_thread_is_held_back_at_the_next_instrumented_a
 
     @tool
     async def async_tool() -> None:
-        observed["inside"] = len(current_call().channel)
+        observed["inside"] = len(current_run().channel)
 
     async def program() -> None:
         for i in range(30):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import streamify
 
 EXPECTED = {
@@ -42,6 +44,7 @@ EXPECTED = {
     "VercelUIProtocol",
     "aiohttp_response",
     "apply_sync_streaming",
+    "aprint_stream",
     "asyncify",
     "cancel_run_reply",
     "configure",
@@ -60,6 +63,7 @@ EXPECTED = {
     "protocol_names",
     "run_events_reply",
     "start_run_reply",
+    "print_stream",
     "streamify",
     "streaming_response",
     "streaming_response_sync",
@@ -79,3 +83,53 @@ def test_every_public_name_is_defined_and_documented() -> None:
     for name in streamify.__all__:
         obj = getattr(streamify, name)
         assert obj.__doc__, f"{name} has no docstring"
+
+
+def test_exports_name_the_public_module_unless_that_would_break_get_type_hints() -> None:
+    import inspect
+    import typing
+
+    own = {name for name in streamify.__all__ if name in streamify._OWN_MODULE}
+    for name in streamify.__all__:
+        obj = getattr(streamify, name)
+        if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+            continue
+        if name in own:
+            assert obj.__module__.startswith("streamify._"), name
+            typing.get_type_hints(obj)  # why it keeps its own module: this must resolve
+            original = obj.__module__
+            obj.__module__ = "streamify"
+            try:
+                with contextlib.suppress(NameError):
+                    typing.get_type_hints(obj)
+                    raise AssertionError(
+                        f"{name} could say streamify.{name}: drop it from the list"
+                    )
+            finally:
+                obj.__module__ = original
+        else:
+            assert obj.__module__ == "streamify", name
+    assert repr(streamify.StreamClosedError("x")) == "StreamClosedError('x')"
+    assert str(streamify.CallbackError) == "<class 'streamify.CallbackError'>"
+
+
+def test_exported_errors_and_records_survive_pickling() -> None:
+    import pickle
+
+    values: list[object] = [
+        streamify.StreamClosedError("closed"),
+        streamify.CallbackError("failed"),
+        streamify.LMStreamError("bad chunk", provider="anthropic", code="overloaded_error"),
+        streamify.StatusMessage("m", "c", None, "tool_start"),
+        streamify.StreamResponse("qa", "answer", "x", True),
+        streamify.Prediction(answer="42"),
+        streamify.Settings(strict=True),
+        streamify.Usage(input_tokens=1, output_tokens=2, total_tokens=3, model="m"),
+    ]
+    for value in values:
+        copy = pickle.loads(pickle.dumps(value))
+        assert type(copy) is type(value)
+        if isinstance(value, Exception):
+            assert isinstance(copy, Exception) and copy.args == value.args
+        else:
+            assert copy == value

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Generator, Iterator
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from typing_extensions import assert_type
 
 import streamify
-from streamify import LMResponse, StreamListener, asyncify, lm, module
+from streamify import LMResponse, Prediction, StreamListener, asyncify, lm, module
 
 
 async def answer(question: str, *, depth: int = 1) -> str:
@@ -95,3 +95,35 @@ def test_asyncify_returns_a_coroutine_that_create_task_accepts() -> None:
 
     assert asyncio.run(main()) == 42
     assert callable(rejected)
+
+
+def test_printing_helpers_take_streams_and_return_the_prediction() -> None:
+    sync = streamify.streamify(sync_answer, async_streaming=False)
+    assert_type(streamify.print_stream(sync("q"), color=False), Optional[Prediction])
+
+    async def main() -> Optional[Prediction]:
+        stream = streamify.streamify(answer)
+        return await streamify.aprint_stream(stream("q"), width=80)
+
+    def rejected() -> None:  # type-checked, never run
+        streamify.print_stream(sync("q"), colour=False)  # type: ignore[call-arg]
+        streamify.print_stream(streamify.streamify(answer)("q"))  # type: ignore[arg-type]
+
+    assert callable(main) and callable(rejected)
+
+
+def test_hooks_receive_the_exported_component() -> None:
+    class Provider(streamify.StatusMessageProvider):
+        def tool_start_status_message(
+            self, instance: streamify.Component, inputs: dict[str, Any]
+        ) -> Optional[str]:
+            assert_type(instance.name, str)
+            return instance.name
+
+    class Wrong(streamify.StatusMessageProvider):
+        def tool_start_status_message(  # type: ignore[override]
+            self, instance: int, inputs: dict[str, Any]
+        ) -> Optional[str]:
+            return None
+
+    assert Provider().tool_start_status_message is not None and Wrong is not None
