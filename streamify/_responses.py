@@ -413,7 +413,7 @@ class _Pump:
     * :meth:`stop` returns only once the helper task has finished, hence once the iterator is
       closed (and a streamified program stopped), even when the consumer is cancelled again
       while it waits, as anyio's and Starlette's cancel scopes do; that cancellation is
-      re-raised afterwards, as ``StreamCall.stop`` does for the stream itself.
+      re-raised afterwards, as ``StreamRun.stop`` does for the stream itself.
     * The helper task is held in ``_SERVED`` until it has finished.
     """
 
