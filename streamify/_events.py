@@ -204,9 +204,7 @@ class StatusHooks:
     ) -> None:
         name = frame.instance.name
         if type(message) is str:  # the common case, without checked_status's call (per message)
-            self._put(
-                status_message(message, frame.call_id, frame.parent_id, event, name, detail)
-            )
+            self._put(status_message(message, frame.call_id, frame.parent_id, event, name, detail))
             return
         status = checked_status(message, hook, frame, event, self.strict, name, detail)
         if status is not None:
