@@ -39,7 +39,9 @@ from ._protocol_parts import (
     check_names,
     check_tool_fields,
     jsonable,
+    status_value,
     tool_args_piece,
+    typed_event,
 )
 
 if TYPE_CHECKING:
@@ -125,7 +127,7 @@ class AGUIProtocol(StreamProtocol):
     # -- the protocol --------------------------------------------------------------------------
 
     def start(self) -> Sequence[Event]:
-        return (_event("RUN_STARTED", **self._ids),)
+        return (typed_event("RUN_STARTED", **self._ids),)
 
     def on_token(self, item: StreamResponse) -> Sequence[Event]:
         field = item.signature_field_name
@@ -146,10 +148,10 @@ class AGUIProtocol(StreamProtocol):
         if kind == "tool":
             piece = tool_args_piece(item, opened)
             if piece:
-                events.append(_event("TOOL_CALL_ARGS", toolCallId=part, delta=piece))
+                events.append(typed_event("TOOL_CALL_ARGS", toolCallId=part, delta=piece))
         elif item.chunk:
             content = "TEXT_MESSAGE_CONTENT" if kind == "text" else "REASONING_MESSAGE_CONTENT"
-            events.append(_event(content, messageId=part, delta=item.chunk))
+            events.append(typed_event(content, messageId=part, delta=item.chunk))
         if item.is_last_chunk:
             self._parts.close(item)
             del self._kinds[part]
@@ -161,13 +163,13 @@ class AGUIProtocol(StreamProtocol):
     def _open(self, kind: str, part: str, tool: Optional[str]) -> list[Event]:
         if kind == "text":
             self._texts += 1
-            return [_event("TEXT_MESSAGE_START", messageId=part, role="assistant")]
+            return [typed_event("TEXT_MESSAGE_START", messageId=part, role="assistant")]
         if kind == "reasoning":
             return [
-                _event("REASONING_START", messageId=part),
-                _event("REASONING_MESSAGE_START", messageId=part, role="reasoning"),
+                typed_event("REASONING_START", messageId=part),
+                typed_event("REASONING_MESSAGE_START", messageId=part, role="reasoning"),
             ]
-        return [_event("TOOL_CALL_START", toolCallId=part, toolCallName=tool)]
+        return [typed_event("TOOL_CALL_START", toolCallId=part, toolCallName=tool)]
 
     def on_status(self, item: StatusMessage) -> Sequence[Event]:
         events: list[Event] = []
@@ -176,29 +178,29 @@ class AGUIProtocol(StreamProtocol):
             if step in self._steps.values():  # two open calls of one module: keep names apart
                 step = f"{step}#{item.call_id}"
             self._steps[item.call_id] = step
-            events.append(_event("STEP_STARTED", stepName=step))
+            events.append(typed_event("STEP_STARTED", stepName=step))
         if self.status_name is not None:
-            events.append(_event("CUSTOM", name=self.status_name, value=_status_value(item)))
+            events.append(typed_event("CUSTOM", name=self.status_name, value=status_value(item)))
         if item.event == "tool_start" and item.name is not None:
             tool_call_id, streamed = self._tools.started(item.call_id, item.name)
             if not streamed:
                 inputs = jsonable(item.detail, self.default) if item.detail is not None else {}
                 events += [
-                    _event("TOOL_CALL_START", toolCallId=tool_call_id, toolCallName=item.name),
-                    _event("TOOL_CALL_ARGS", toolCallId=tool_call_id, delta=_to_json(inputs)),
-                    _event("TOOL_CALL_END", toolCallId=tool_call_id),
+                    typed_event("TOOL_CALL_START", toolCallId=tool_call_id, toolCallName=item.name),
+                    typed_event("TOOL_CALL_ARGS", toolCallId=tool_call_id, delta=_to_json(inputs)),
+                    typed_event("TOOL_CALL_END", toolCallId=tool_call_id),
                 ]
         elif item.event == "tool_end":
             ended = self._tools.ended(item.call_id)
             if ended is not None:
                 events.append(self._result_event(ended, item.detail))
         elif item.event == "module_end" and item.call_id in self._steps:
-            events.append(_event("STEP_FINISHED", stepName=self._steps.pop(item.call_id)))
+            events.append(typed_event("STEP_FINISHED", stepName=self._steps.pop(item.call_id)))
         return events
 
     def _result_event(self, tool_call_id: str, output: Any) -> Event:
         content = output if isinstance(output, str) else _to_json(jsonable(output, self.default))
-        return _event(
+        return typed_event(
             "TOOL_CALL_RESULT",
             messageId=f"{tool_call_id}-result",
             toolCallId=tool_call_id,
@@ -223,35 +225,35 @@ class AGUIProtocol(StreamProtocol):
         else:
             text = _to_json(fields)
         part = f"{self.run_id}-prediction-0"
-        events.append(_event("TEXT_MESSAGE_START", messageId=part, role="assistant"))
+        events.append(typed_event("TEXT_MESSAGE_START", messageId=part, role="assistant"))
         if text:
-            events.append(_event("TEXT_MESSAGE_CONTENT", messageId=part, delta=text))
-        events.append(_event("TEXT_MESSAGE_END", messageId=part))
+            events.append(typed_event("TEXT_MESSAGE_CONTENT", messageId=part, delta=text))
+        events.append(typed_event("TEXT_MESSAGE_END", messageId=part))
         return events
 
     def finish(self) -> Sequence[Event]:
         events = self._close_all()
         for step in self._steps.values():
-            events.append(_event("STEP_FINISHED", stepName=step))
+            events.append(typed_event("STEP_FINISHED", stepName=step))
         self._steps.clear()
         finished: dict[str, Any] = {**self._ids}
         if self._result is not None:
             finished["result"] = self._result
         if self._usage:
             finished["usage"] = self._usage
-        events.append(_event("RUN_FINISHED", **finished))
+        events.append(typed_event("RUN_FINISHED", **finished))
         return events
 
     def fail(self, error_type: str, message: str) -> Sequence[Event]:
         events = self._close_all()
-        events.append(_event("RUN_ERROR", message=message, code=error_type))
+        events.append(typed_event("RUN_ERROR", message=message, code=error_type))
         return events
 
     def _close_all(self) -> list[Event]:
         events: list[Event] = []
         for part, kind in self._kinds.items():
             if kind == "tool":  # arguments cut short: end them as valid JSON
-                events.append(_event("TOOL_CALL_ARGS", toolCallId=part, delta='"}'))
+                events.append(typed_event("TOOL_CALL_ARGS", toolCallId=part, delta='"}'))
             events += _close(kind, part)
         self._kinds.clear()
         self._parts.open.clear()
@@ -260,27 +262,13 @@ class AGUIProtocol(StreamProtocol):
 
 def _close(kind: str, part: str) -> list[Event]:
     if kind == "text":
-        return [_event("TEXT_MESSAGE_END", messageId=part)]
+        return [typed_event("TEXT_MESSAGE_END", messageId=part)]
     if kind == "reasoning":
         return [
-            _event("REASONING_MESSAGE_END", messageId=part),
-            _event("REASONING_END", messageId=part),
+            typed_event("REASONING_MESSAGE_END", messageId=part),
+            typed_event("REASONING_END", messageId=part),
         ]
-    return [_event("TOOL_CALL_END", toolCallId=part)]
-
-
-def _event(kind: str, **fields: Any) -> Event:
-    return Event(kind, {"type": kind, **fields})
-
-
-def _status_value(item: StatusMessage) -> dict[str, Any]:
-    return {
-        "message": item.message,
-        "event": item.event,
-        "name": item.name,
-        "callId": item.call_id,
-        "parentCallId": item.parent_call_id,
-    }
+    return [typed_event("TOOL_CALL_END", toolCallId=part)]
 
 
 def _usage(usage: Optional[dict[str, dict[str, int]]]) -> Optional[list[dict[str, Any]]]:

@@ -22,11 +22,11 @@ import json
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._protocol import encode_json
+from ._protocol import Event, encode_json
 
 if TYPE_CHECKING:
     from ._encoding import Default
-    from ._messages import StreamResponse
+    from ._messages import StatusMessage, StreamResponse
 
 __all__ = (
     "Occurrences",
@@ -34,10 +34,28 @@ __all__ = (
     "check_names",
     "check_tool_fields",
     "jsonable",
+    "status_value",
+    "typed_event",
     "tool_args_piece",
 )
 
 _Key = tuple[str, str, str]  # call id, module name, field name
+
+
+def typed_event(kind: str, **fields: Any) -> Event:
+    """An event whose JSON object carries its own ``type`` (both protocols' shape)."""
+    return Event(kind, {"type": kind, **fields})
+
+
+def status_value(item: StatusMessage) -> dict[str, Any]:
+    """A status message as the camelCase object both protocols send for it."""
+    return {
+        "message": item.message,
+        "event": item.event,
+        "name": item.name,
+        "callId": item.call_id,
+        "parentCallId": item.parent_call_id,
+    }
 
 
 def jsonable(value: Any, default: Optional[Default]) -> Any:

@@ -40,7 +40,9 @@ from ._protocol_parts import (
     check_names,
     check_tool_fields,
     jsonable,
+    status_value,
     tool_args_piece,
+    typed_event,
 )
 
 if TYPE_CHECKING:
@@ -149,13 +151,13 @@ class VercelUIProtocol(StreamProtocol):
             self._kinds[part] = kind
             if kind == "text":
                 self._texts += 1
-            events.append(_chunk(f"{kind}-start", id=part))
+            events.append(typed_event(f"{kind}-start", id=part))
         if item.chunk:
-            events.append(_chunk(f"{kind}-delta", id=part, delta=item.chunk))
+            events.append(typed_event(f"{kind}-delta", id=part, delta=item.chunk))
         if item.is_last_chunk:
             self._parts.close(item)
             del self._kinds[part]
-            events.append(_chunk(f"{kind}-end", id=part))
+            events.append(typed_event(f"{kind}-end", id=part))
         return events
 
     def _tool_input(self, item: StreamResponse, tool: str) -> list[Event]:
@@ -164,11 +166,11 @@ class VercelUIProtocol(StreamProtocol):
         text = self._inputs.setdefault(part, [])
         if opened:
             self._kinds[part] = "tool"
-            events.append(_chunk("tool-input-start", toolCallId=part, toolName=tool))
+            events.append(typed_event("tool-input-start", toolCallId=part, toolName=tool))
         text.append(item.chunk)
         piece = tool_args_piece(item, opened)
         if piece:
-            events.append(_chunk("tool-input-delta", toolCallId=part, inputTextDelta=piece))
+            events.append(typed_event("tool-input-delta", toolCallId=part, inputTextDelta=piece))
         if item.is_last_chunk:
             self._parts.close(item)
             del self._kinds[part]
@@ -176,7 +178,7 @@ class VercelUIProtocol(StreamProtocol):
             if isinstance(item, PartialResponse) and item.complete:
                 value = jsonable(item.value, self.default)
             events.append(
-                _chunk(
+                typed_event(
                     "tool-input-available",
                     toolCallId=part,
                     toolName=tool,
@@ -191,8 +193,8 @@ class VercelUIProtocol(StreamProtocol):
         top = item.parent_call_id is None
         if item.event == "module_start" and top:
             self._steps.append(item.call_id)
-            events.append(_chunk("start-step"))
-        data = self._data(self.status_part, item, _status_data(item))
+            events.append(typed_event("start-step"))
+        data = self._data(self.status_part, item, status_value(item))
         if data is not None:
             events.append(data)
         if item.event == "tool_start" and item.name is not None:
@@ -202,12 +204,12 @@ class VercelUIProtocol(StreamProtocol):
             if tool_call_id is not None:
                 output = jsonable(item.detail, self.default)
                 events.append(
-                    _chunk("tool-output-available", toolCallId=tool_call_id, output=output)
+                    typed_event("tool-output-available", toolCallId=tool_call_id, output=output)
                 )
         elif item.event == "module_end" and top and item.call_id in self._steps:
             self._steps.remove(item.call_id)
             events += self._close_parts()
-            events.append(_chunk("finish-step"))
+            events.append(typed_event("finish-step"))
         return events
 
     def _tool_start(self, item: StatusMessage) -> list[Event]:
@@ -215,10 +217,12 @@ class VercelUIProtocol(StreamProtocol):
         tool_call_id, streamed = self._tools.started(item.call_id, item.name)
         events: list[Event] = []
         if not streamed:
-            events.append(_chunk("tool-input-start", toolCallId=tool_call_id, toolName=item.name))
+            events.append(
+                typed_event("tool-input-start", toolCallId=tool_call_id, toolName=item.name)
+            )
         inputs = jsonable(item.detail, self.default) if item.detail is not None else {}
         events.append(
-            _chunk(
+            typed_event(
                 "tool-input-available", toolCallId=tool_call_id, toolName=item.name, input=inputs
             )
         )
@@ -237,29 +241,29 @@ class VercelUIProtocol(StreamProtocol):
             else:
                 text = _to_json(fields)
             part = f"{self.run_id}-prediction-0"
-            events.append(_chunk("text-start", id=part))
+            events.append(typed_event("text-start", id=part))
             if text:
-                events.append(_chunk("text-delta", id=part, delta=text))
-            events.append(_chunk("text-end", id=part))
+                events.append(typed_event("text-delta", id=part, delta=text))
+            events.append(typed_event("text-end", id=part))
         data = self._data(self.prediction_part, item, fields)
         if data is not None:
             events.append(data)
         usage = item.get_lm_usage()
         if usage:
-            events.append(_chunk("message-metadata", messageMetadata={"usage": usage}))
+            events.append(typed_event("message-metadata", messageMetadata={"usage": usage}))
         return events
 
     def finish(self) -> Sequence[Event]:
         events = self._close_parts()
         for _ in self._steps:
-            events.append(_chunk("finish-step"))
+            events.append(typed_event("finish-step"))
         self._steps.clear()
-        events.append(_chunk("finish", finishReason="stop"))
+        events.append(typed_event("finish", finishReason="stop"))
         return events
 
     def fail(self, error_type: str, message: str) -> Sequence[Event]:
         events = self._close_parts()
-        events.append(_chunk("error", errorText=message))
+        events.append(typed_event("error", errorText=message))
         return events
 
     # -- helpers -------------------------------------------------------------------------------
@@ -267,7 +271,7 @@ class VercelUIProtocol(StreamProtocol):
     def _close_parts(self) -> list[Event]:
         """End every open text and reasoning part (a tool input stays as it is)."""
         events = [
-            _chunk(f"{kind}-end", id=part)
+            typed_event(f"{kind}-end", id=part)
             for part, kind in self._kinds.items()
             if kind in ("text", "reasoning")
         ]
@@ -287,17 +291,3 @@ class VercelUIProtocol(StreamProtocol):
             return None
         kind = f"data-{name}"
         return Event(kind, {"type": kind, "data": item if data is None else data})
-
-
-def _chunk(kind: str, **fields: Any) -> Event:
-    return Event(kind, {"type": kind, **fields})
-
-
-def _status_data(item: StatusMessage) -> dict[str, Any]:
-    return {
-        "message": item.message,
-        "event": item.event,
-        "name": item.name,
-        "callId": item.call_id,
-        "parentCallId": item.parent_call_id,
-    }
