@@ -45,6 +45,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from streamify import (
+    AGUIProtocol,
     Prediction,
     RedisRunStore,
     RunReply,
@@ -56,6 +57,8 @@ from streamify import (
     emit,
     lm,
     module,
+    protocol_headers,
+    protocol_names,
     run_events_reply,
     start_run_reply,
     streamify,
@@ -325,6 +328,95 @@ def _run_routes(
     ]
 
 
+def _text_of(content: Any) -> str:
+    """The text of a chat message's content: a str, or a list of text parts (any SDK's)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def _last_user_text(messages: Any) -> str:
+    """The last user message's text in an OpenAI, Vercel UI or AG-UI message list."""
+    if isinstance(messages, str):
+        return messages
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _text_of(message.get("parts", message.get("content")))
+    return ""
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _protocol_routes(
+    ask: Callable[..., AsyncIterator[Any]], *, keepalive: Optional[float]
+) -> list[Route]:
+    """The assistant in each front-end protocol, at the path its client posts to by default.
+
+    ``POST /v1/responses`` (the OpenAI SDK's ``client.responses.create(..., stream=True)``
+    with ``base_url=".../v1"``), ``POST /api/chat`` (``useChat`` from the Vercel AI SDK),
+    ``POST /ag-ui`` (an AG-UI ``HttpAgent``), ``POST /dspy`` (``{"question": ...}``, DSPy's
+    client framing).  ``?fail=1`` (or ``"fail": true`` in the body, or ``metadata.fail`` for
+    the OpenAI SDK) makes the fake LM fail half-way.
+    """
+
+    def failing(request: Request, body: dict[str, Any]) -> bool:
+        metadata = body.get("metadata")
+        in_metadata = isinstance(metadata, dict) and metadata.get("fail") not in (None, "", "0")
+        return _flag(request, "fail") or body.get("fail") is True or in_metadata
+
+    def serve(protocol: Any, items: AsyncIterator[Any]) -> Response:
+        frames = streaming_response(items, protocol=protocol, keepalive=keepalive)
+        return StreamingResponse(frames, headers=protocol_headers(protocol))
+
+    def question_of(text: str) -> str:
+        return text.strip()[:MAX_QUESTION_LENGTH] or DEFAULT_QUESTION
+
+    async def responses(request: Request) -> Response:
+        body = await _json_body(request)
+        question = question_of(_last_user_text(body.get("input", "")))
+        return serve("openai-responses", ask(question, fail=failing(request, body)))
+
+    async def chat(request: Request) -> Response:
+        body = await _json_body(request)
+        question = question_of(_last_user_text(body.get("messages")))
+        return serve("vercel-ui", ask(question, fail=failing(request, body)))
+
+    async def ag_ui(request: Request) -> Response:
+        body = await _json_body(request)
+        thread_id, run_id = body.get("threadId"), body.get("runId")
+        protocol = AGUIProtocol(
+            thread_id=thread_id if isinstance(thread_id, str) and thread_id else None,
+            run_id=run_id if isinstance(run_id, str) and run_id else None,
+        )
+        question = question_of(_last_user_text(body.get("messages")))
+        return serve(protocol, ask(question, fail=failing(request, body)))
+
+    async def dspy(request: Request) -> Response:
+        body = await _json_body(request)
+        question = body.get("question")
+        text = question_of(question if isinstance(question, str) else "")
+        return serve("dspy", ask(text, fail=failing(request, body)))
+
+    return [
+        Route("/v1/responses", responses, methods=["POST"]),
+        Route("/api/chat", chat, methods=["POST"]),
+        Route("/ag-ui", ag_ui, methods=["POST"]),
+        Route("/dspy", dspy, methods=["POST"]),
+    ]
+
+
 def create_app(
     *,
     delay: float = 0.25,
@@ -379,6 +471,14 @@ def create_app(
             items = run_endless(question)
         else:
             items = ask(question, fail=_flag(request, "fail"))
+        protocol = request.query_params.get("protocol", "streamify")
+        if protocol not in protocol_names():
+            return PlainTextResponse(
+                f"protocol: one of {', '.join(protocol_names())}", status_code=400
+            )
+        if protocol != "streamify":
+            frames = streaming_response(items, protocol=protocol, keepalive=keepalive)
+            return StreamingResponse(frames, headers=protocol_headers(protocol))
         # The whole integration: SSE frames of the stream, streamed by the framework.  When
         # the client goes away, Starlette cancels the iteration and streaming_response closes
         # the stream, which cancels the program.
@@ -401,6 +501,7 @@ def create_app(
         await runs.aclose()  # this process's runs end "cancelled"; the store is closed
 
     routes = [Route("/", page), Route("/stream", stream), Route("/stats", stats)]
+    routes += _protocol_routes(ask, keepalive=keepalive)
     cut: set[str] = set()
     routes += _run_routes(
         runs, programs, keepalive=keepalive, cut_after=cut_after, user_header=user_header, cut=cut
