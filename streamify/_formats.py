@@ -383,10 +383,10 @@ class _MarkerScanner(FieldScanner):
         self._steady = False
 
     def feed(self, text: str) -> Sequence[Piece]:
-        # The scanner's state machine, in one function on purpose (the one exception to the
-        # 60-line rule, with _partial_json's): states are the fields above (_pending,
-        # _in_field, _space, _fresh, _steady), and this runs for every chunk of every reply,
-        # where a call per state transition would show in the per-chunk cost.
+        # The scanner's state machine, in one function on purpose (an exception to the
+        # 60-line rule, like the JSON scanner's and _partial_json's): states are the fields
+        # above (_pending, _in_field, _space, _fresh, _steady), and this runs for every chunk
+        # of every reply, where a call per state transition would show in the per-chunk cost.
         if not text:
             return _EMPTY
         if not self._steady:
@@ -705,6 +705,10 @@ class _JSONScanner(FieldScanner):
         self._scalar = []
 
     def feed(self, text: str) -> Sequence[Piece]:
+        # The JSON field scanner's state machine, in one function on purpose (an exception to
+        # the 60-line rule, like the marker scanner's and _partial_json's): ``_state`` and the
+        # fields set in __init__ are the whole state, and each character's step stays inline
+        # because this runs for every chunk of every reply.
         if not text:
             return _EMPTY  # (an undecided escape stays undecided: no need to read it again)
         if self._pending:

@@ -97,6 +97,64 @@ def _check_chunk(chunk: object, method: str) -> None:
     raise TypeError(f"StreamListener.{method}() takes str chunks, got {kind}{hint}")
 
 
+def _checked_field_name(name: object) -> str:
+    """``signature_field_name`` itself, or the ``TypeError``/``ValueError`` saying what to pass."""
+    if not isinstance(name, str):
+        raise TypeError(
+            "signature_field_name must be a str naming the output field to stream, "
+            f"got {type(name).__name__}"
+        )
+    if not name:
+        raise ValueError(
+            "signature_field_name must not be empty; pass the name of the output field "
+            'to stream, e.g. StreamListener("answer")'
+        )
+    if len(name) > NAME_MAX:
+        raise ValueError(
+            f"signature_field_name is {len(name)} characters long; field names are "
+            f"limited to {NAME_MAX} characters"
+        )
+    if not _FIELD_NAME.fullmatch(name):
+        raise ValueError(
+            "signature_field_name must contain only letters, digits and underscores "
+            f"(the name of an output field), got {name!r}"
+        )
+    return name
+
+
+def _check_options(
+    predict_name: object,
+    allow_reuse: object,
+    field_format: FormatSpec,
+    tool: object,
+    partial: object,
+) -> None:
+    """Refuse a listener's other arguments, alone or combined, with a message saying why."""
+    if predict_name is not None and not isinstance(predict_name, str):
+        raise TypeError(f"predict_name must be a str or None, got {type(predict_name).__name__}")
+    if not isinstance(allow_reuse, bool):
+        raise TypeError(f"allow_reuse must be True or False, got {type(allow_reuse).__name__}")
+    if tool is not None and (not isinstance(tool, str) or not tool):
+        raise TypeError(
+            f"tool takes the name of the tool whose call's argument to stream, got {tool!r}"
+        )
+    if tool is not None and field_format is not None:
+        raise ValueError(
+            "a tool= listener reads the tool call's JSON arguments; leave field_format unset"
+        )
+    if not isinstance(partial, bool):
+        raise TypeError(f"partial must be True or False, got {type(partial).__name__}")
+    if (
+        partial
+        and field_format is not None
+        and not isinstance(resolve_field_format(field_format), JSONFormat)
+    ):
+        raise ValueError(
+            "partial=True parses the field's value as JSON: use field_format='json' "
+            "(or leave it unset)"
+        )
+
+
 class StreamListener:
     """Listen to a raw LM token stream and yield the chunks of one output field.
 
@@ -166,53 +224,9 @@ class StreamListener:
         tool: Optional[str] = None,
         partial: bool = False,
     ) -> None:
-        name: object = signature_field_name
-        if not isinstance(name, str):
-            raise TypeError(
-                "signature_field_name must be a str naming the output field to stream, "
-                f"got {type(name).__name__}"
-            )
-        if not name:
-            raise ValueError(
-                "signature_field_name must not be empty; pass the name of the output field "
-                'to stream, e.g. StreamListener("answer")'
-            )
-        if len(name) > NAME_MAX:
-            raise ValueError(
-                f"signature_field_name is {len(name)} characters long; field names are "
-                f"limited to {NAME_MAX} characters"
-            )
-        if not _FIELD_NAME.fullmatch(name):
-            raise ValueError(
-                "signature_field_name must contain only letters, digits and underscores "
-                f"(the name of an output field), got {name!r}"
-            )
-        if predict_name is not None and not isinstance(predict_name, str):
-            raise TypeError(
-                f"predict_name must be a str or None, got {type(predict_name).__name__}"
-            )
-        if not isinstance(allow_reuse, bool):
-            raise TypeError(f"allow_reuse must be True or False, got {type(allow_reuse).__name__}")
-        if tool is not None and (not isinstance(tool, str) or not tool):
-            raise TypeError(
-                f"tool takes the name of the tool whose call's argument to stream, got {tool!r}"
-            )
-        if tool is not None and field_format is not None:
-            raise ValueError(
-                "a tool= listener reads the tool call's JSON arguments; leave field_format unset"
-            )
-        if not isinstance(partial, bool):
-            raise TypeError(f"partial must be True or False, got {type(partial).__name__}")
+        name = _checked_field_name(signature_field_name)
+        _check_options(predict_name, allow_reuse, field_format, tool, partial)
         as_json = tool is not None or partial
-        if (
-            partial
-            and field_format is not None
-            and not isinstance(resolve_field_format(field_format), JSONFormat)
-        ):
-            raise ValueError(
-                "partial=True parses the field's value as JSON: use field_format='json' "
-                "(or leave it unset)"
-            )
         resolved = resolve_field_format("json" if as_json else field_format)
         self.tool: Optional[str] = tool
         self.partial: bool = partial

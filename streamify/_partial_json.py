@@ -466,8 +466,8 @@ class PartialJSONParser:
         Raises :class:`PartialJSONError` at the first character that cannot continue a
         JSON text; never for a text that is incomplete but could still become valid.
         """
-        # The parser's state machine, in one function on purpose (the one exception to the
-        # 60-line rule, with _formats' marker scanner): ``state`` and the frame stack are the
+        # The parser's state machine, in one function on purpose (an exception to the
+        # 60-line rule, with _formats' two field scanners): ``state`` and the frame stack are the
         # whole state, and each character's step stays inline: this runs per character.
         state = self._state
         if state >= _FAILED:

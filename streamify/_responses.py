@@ -774,52 +774,39 @@ def streaming_response(
     Use it with any framework that streams an async iterable of ``str``, for instance
     ``StreamingResponse(streaming_response(stream), media_type="text/event-stream")``.
 
-    ``protocol`` is the wire protocol: a built-in's name (:func:`protocol_names`:
-    ``"streamify"``, the default, described below; ``"openai-responses"``, ``"dspy"``, ...) or
-    a :class:`StreamProtocol` instance or subclass; :func:`protocol_headers` gives the HTTP
-    headers it needs.  ``ValueError`` for an unknown name, ``TypeError`` for anything else.
-    ``event_names=None`` leaves the choice to the protocol.
+    ``protocol`` is the wire protocol: a built-in's name (:func:`protocol_names`) or a
+    :class:`StreamProtocol` instance or subclass; :func:`protocol_headers` gives the headers
+    it needs.  ``event_names=None`` leaves the choice to the protocol.  For ``"streamify"``:
 
-    * Each item is encoded by :func:`encode_item` (``default`` is passed on) and sent as
-      ``data: <json>\\n\\n``; the JSON is compact, keeps non-ASCII text as is and never holds
-      a raw line break, so no content can break the framing.
-    * After the last item comes ``data: [DONE]\\n\\n`` (leave it out with
-      ``include_done=False``).  It has no ``event:`` line: in a browser's ``EventSource`` it
-      reaches ``onmessage``.
+    * each item is encoded by :func:`encode_item` (``default`` is passed on) as compact JSON
+      that never holds a raw line break, so no content can break the framing; after the last
+      item comes ``data: [DONE]\\n\\n`` (no ``event:`` line; leave it out with
+      ``include_done=False``);
     * ``event_names=True`` adds ``event: <type>\\n`` (``status``, ``token``, ``prediction``,
-      ``item``, ``error``) to each data frame.  In ``EventSource`` a listener for ``error``
-      also gets the connection's own errors, which carry no ``data``.
-    * ``ids=True`` adds ``id: <n>\\n`` to every data frame, ``[DONE]`` included, counting from
-      1.
-    * ``keepalive=seconds`` sends the comment frame ``: keepalive\\n\\n`` whenever the stream
-      has had no item for that long, so proxies do not drop an idle connection and a server
-      notices a departed client while the program is quiet.  Waiting for the stream is never
-      cancelled by a keepalive.  A streamify stream is stepped directly and only arms a timer
-      while it waits (no cost per item); any other async iterable is stepped in a helper task
-      (one task for all its steps, so context variables behave as usual).
-    * ``retry=milliseconds`` sends ``retry: <ms>\\n\\n`` once, first: the delay a browser's
-      ``EventSource`` waits before it reconnects.
-    * The frames of items that already wait in a streamify stream's buffer are yielded as one
-      string (one write for the server instead of one per item); a frame is never held back
-      to wait for another.
+      ``item``, ``error``); ``ids=True`` adds ``id: <n>\\n`` to every data frame, counting
+      from 1.
 
-    If the stream raises an ``Exception``, the protocol's error frame (for ``"streamify"``:
-    ``data: {"type":"error","error":{"type":"<ExceptionType>","message":"<str(exc)>"},
-    "message":"<str(exc)>"}``) follows the
-    frames already sent and the response ends without ``[DONE]``; the exception is logged with
-    its traceback on the ``streamify`` logger and not re-raised.  Other ``BaseException``\\ s
-    propagate (the program's ``KeyboardInterrupt`` / ``SystemExit`` as the same object).  An
-    item that cannot be encoded (see :func:`encode_item`; a bug in the server code: pass
-    ``default=``) closes the stream, then ends the response with an error frame whose message
-    says which item could not be encoded, and is logged.  Whatever the exit (end, error,
-    client disconnected, consumer cancelled, even repeatedly, or closed), the stream's
-    ``aclose()`` is awaited, which stops the program, before the response's generator
-    finishes.  Code that writes the frames itself should iterate inside
-    ``contextlib.aclosing(...)``, so that an exception of its own closes the response too.
+    ``keepalive=seconds`` sends ``: keepalive\\n\\n`` whenever no item came for that long, so
+    proxies keep an idle connection and a server notices a departed client while the program
+    is quiet.  A streamify stream only arms a timer while it waits (no cost per item); any
+    other async iterable is stepped in one helper task.  ``retry=milliseconds`` sends
+    ``retry: <ms>\\n\\n`` once, first.  The frames of items already waiting in a streamify
+    stream's buffer go out joined in one string; a frame is never held back for another.
 
-    Arguments are checked here, before anything is iterated (``TypeError`` / ``ValueError``).
-    A sync iterable is refused (iterating it could block the event loop): use
-    :func:`streaming_response_sync`.
+    Returns an async generator of frames.  If the stream raises an ``Exception``, the
+    protocol's error frame (for ``"streamify"``: ``{"type":"error","error":{"type":..,
+    "message":..},"message":..}``) follows the frames already sent, the response ends
+    without ``[DONE]``, and the exception is logged on the ``streamify`` logger, not
+    re-raised; other ``BaseException``\\ s propagate as the same object.  An item that
+    cannot be encoded (pass ``default=``) ends the response the same way, with a message
+    naming the item.  Whatever the exit (end, error, client gone, cancelled, even
+    repeatedly, closed), the stream's ``aclose()`` is awaited, which stops the program,
+    before the generator finishes.  Code that writes the frames itself should iterate
+    inside ``contextlib.aclosing(...)``.
+
+    Raises ``TypeError`` / ``ValueError`` for bad arguments (an unknown protocol name
+    included) here, before anything is iterated.  A sync iterable is refused (iterating it
+    could block the event loop): use :func:`streaming_response_sync`.
     """
     api = "streaming_response"
     framing = _sse_framing(api, protocol, event_names, ids, retry, default, include_done)

@@ -32,7 +32,7 @@ import secrets
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from starlette.applications import Starlette
 from starlette.responses import (
@@ -261,6 +261,32 @@ async def _cut(frames: AsyncGenerator[str, None], after: int) -> AsyncGenerator[
         await frames.aclose()
 
 
+async def _run_request(
+    request: Request, user_header: Optional[str]
+) -> Union[Response, tuple[dict[str, Any], str, Optional[str]]]:
+    """A ``POST /runs`` request's JSON body, question and run id, or the error reply."""
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        body = None
+    question = body.get("question", "") if isinstance(body, dict) else None
+    if (
+        not isinstance(body, dict)
+        or not isinstance(question, str)
+        or len(question) > MAX_QUESTION_LENGTH
+    ):
+        return JSONResponse(
+            {"error": "bad_request", "message": f"question: a string of at most "
+             f"{MAX_QUESTION_LENGTH} characters"}, status_code=400)  # fmt: skip
+    run_id = None
+    if user_header is not None:
+        user = request.headers.get(user_header, "")
+        if not user:
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        run_id = f"{owner_key(user)}_{secrets.token_urlsafe(16)}"
+    return body, question.strip() or DEFAULT_QUESTION, run_id
+
+
 def _run_routes(
     runs: Runs,
     programs: tuple[Callable[..., AsyncIterator[Any]], Callable[..., AsyncIterator[Any]]],
@@ -275,22 +301,10 @@ def _run_routes(
     ask, run_endless = programs
 
     async def start(request: Request) -> Response:
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            body = None
-        question = body.get("question", "") if isinstance(body, dict) else None
-        if not isinstance(question, str) or len(question) > MAX_QUESTION_LENGTH:
-            return JSONResponse(
-                {"error": "bad_request", "message": f"question: a string of at most "
-                 f"{MAX_QUESTION_LENGTH} characters"}, status_code=400)  # fmt: skip
-        question = question.strip() or DEFAULT_QUESTION
-        run_id = None
-        if user_header is not None:
-            user = request.headers.get(user_header, "")
-            if not user:
-                return JSONResponse({"error": "unauthorized"}, status_code=401)
-            run_id = f"{owner_key(user)}_{secrets.token_urlsafe(16)}"
+        parsed = await _run_request(request, user_header)
+        if isinstance(parsed, Response):
+            return parsed
+        body, question, run_id = parsed
         if body.get("endless") is True:  # nobody reads it any more: stop it
             return _reply(
                 await start_run_reply(
@@ -417,39 +431,14 @@ def _protocol_routes(
     ]
 
 
-def create_app(
+def _plain_routes(
+    programs: tuple[Callable[..., AsyncIterator[Any]], Callable[..., AsyncIterator[Any]]],
+    activity: Activity,
     *,
-    delay: float = 0.25,
-    tick: float = 0.5,
-    pace: Optional[Pace] = None,
-    keepalive: Optional[float] = 15.0,
-    store: Optional[RunStore] = None,
-    lease: float = 10.0,
-    cut_after: Optional[int] = None,
-    user_header: Optional[str] = None,
-) -> Starlette:
-    """The example app.
-
-    ``delay`` scales the pauses of the assistant (the LM waits ``delay / 5`` before each
-    chunk; 0 for tests); ``tick`` is the endless program's pause between heartbeats;
-    ``pace``, if given, is awaited before each LM chunk instead (tests use it to hold the LM
-    mid-answer); ``keepalive`` is the longest silence, in seconds, before a comment frame
-    keeps proxies from closing an idle stream (``None``: never).
-
-    Runs: ``store`` keeps their logs (a ``MemoryRunStore`` when None: this process only; a
-    ``RedisRunStore`` shared by several processes of the app), ``lease`` is the ``Runs``
-    lease (seconds before the readers of a run whose process died get an error);
-    ``cut_after`` (tests) ends the first connection to each run's events after that many
-    events; with ``user_header`` a run is started, read and cancelled only with that header
-    (the user's name) set, by the same user.  ``app.state.activity`` is the programs'
-    :class:`Activity`, ``app.state.runs`` the ``Runs``, ``app.state.cut`` the ids of the runs
-    whose first connection was cut; ``GET /stats`` shows the activity.
-    """
-    activity = Activity()
-    programs = build_programs(delay=delay, tick=tick, pace=pace, activity=activity)
+    keepalive: Optional[float],
+) -> list[Route]:
+    """``GET /`` (the page), ``GET /stream`` (the plain SSE endpoint) and ``GET /stats``."""
     ask, run_endless = programs
-    authorize = None if user_header is None else header_authorizer(user_header)
-    runs = Runs(store, lease=lease, authorize=authorize)
 
     async def page(request: Request) -> Response:
         nonce = secrets.token_urlsafe(16)
@@ -495,13 +484,49 @@ def create_app(
             }
         )
 
+    return [Route("/", page), Route("/stream", stream), Route("/stats", stats)]
+
+
+def create_app(
+    *,
+    delay: float = 0.25,
+    tick: float = 0.5,
+    pace: Optional[Pace] = None,
+    keepalive: Optional[float] = 15.0,
+    store: Optional[RunStore] = None,
+    lease: float = 10.0,
+    cut_after: Optional[int] = None,
+    user_header: Optional[str] = None,
+) -> Starlette:
+    """The example app.
+
+    ``delay`` scales the pauses of the assistant (the LM waits ``delay / 5`` before each
+    chunk; 0 for tests); ``tick`` is the endless program's pause between heartbeats;
+    ``pace``, if given, is awaited before each LM chunk instead (tests use it to hold the LM
+    mid-answer); ``keepalive`` is the longest silence, in seconds, before a comment frame
+    keeps proxies from closing an idle stream (``None``: never).
+
+    Runs: ``store`` keeps their logs (a ``MemoryRunStore`` when None: this process only; a
+    ``RedisRunStore`` shared by several processes of the app), ``lease`` is the ``Runs``
+    lease (seconds before the readers of a run whose process died get an error);
+    ``cut_after`` (tests) ends the first connection to each run's events after that many
+    events; with ``user_header`` a run is started, read and cancelled only with that header
+    (the user's name) set, by the same user.  ``app.state.activity`` is the programs'
+    :class:`Activity`, ``app.state.runs`` the ``Runs``, ``app.state.cut`` the ids of the runs
+    whose first connection was cut; ``GET /stats`` shows the activity.
+    """
+    activity = Activity()
+    programs = build_programs(delay=delay, tick=tick, pace=pace, activity=activity)
+    authorize = None if user_header is None else header_authorizer(user_header)
+    runs = Runs(store, lease=lease, authorize=authorize)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await runs.aclose()  # this process's runs end "cancelled"; the store is closed
 
-    routes = [Route("/", page), Route("/stream", stream), Route("/stats", stats)]
-    routes += _protocol_routes(ask, keepalive=keepalive)
+    routes = _plain_routes(programs, activity, keepalive=keepalive)
+    routes += _protocol_routes(programs[0], keepalive=keepalive)
     cut: set[str] = set()
     routes += _run_routes(
         runs, programs, keepalive=keepalive, cut_after=cut_after, user_header=user_header, cut=cut
