@@ -879,6 +879,9 @@ class _JSONScanner(FieldScanner):
 
     def _raw(self, text: str, pos: int, out: list[Piece]) -> int:
         """Stream the listened container from ``pos``; return the index after it, or -1."""
+        # The same bracket counting as feed()'s _J_NESTED state, which skips a container
+        # nobody listens to; this one keeps the text and follows strings with a flag instead
+        # of a state, so neither loop pays for the other's work on the per-chunk path.
         start = pos
         size = len(text)
         while pos < size:

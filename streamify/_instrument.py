@@ -226,6 +226,9 @@ def _is_method(fn: Callable[..., Any]) -> bool:
 
 
 # ---------------------------------------------------------------------------- wrappers
+# The sync and async wrappers are twins, step for step: one calls ``fn`` and checkpoints
+# with ``checkpoint_sync``, the other awaits both; a shared body would need a coroutine per
+# call on the sync path (or a call per step on both), on every instrumented call.
 def _instrument_sync(component: Component, fn: Callable[..., Any], binder: Binder) -> Any:
     kind = component.kind
     is_method = component.is_method

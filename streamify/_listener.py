@@ -402,6 +402,8 @@ class StreamListener:
         The configuration was checked when this listener was built, so the copy skips the
         checks: the core makes a copy for every module call it listens to.
         """
+        # Attribute by attribute, as __init__ and _MarkerScanner assign theirs: the same
+        # shape, nothing shared to factor out.
         new = _new(type(self))
         if hasattr(self, "__dict__"):  # a subclass's own attributes
             new.__dict__.update(self.__dict__)

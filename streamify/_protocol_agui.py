@@ -36,6 +36,7 @@ from ._protocol import Event, StreamProtocol
 from ._protocol_parts import (
     Occurrences,
     ToolCalls,
+    answer_text,
     check_names,
     check_tool_fields,
     jsonable,
@@ -220,10 +221,7 @@ class AGUIProtocol(StreamProtocol):
         self._usage = _usage(item.get_lm_usage())
         if self._texts:
             return events
-        if self.answer_field is not None and self.answer_field in item:
-            text = str(item[self.answer_field])
-        else:
-            text = _to_json(fields)
+        text = answer_text(item, self.answer_field, fields)
         part = f"{self.run_id}-prediction-0"
         events.append(typed_event("TEXT_MESSAGE_START", messageId=part, role="assistant"))
         if text:

@@ -34,8 +34,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._encoding import _escape_unsafe, _payload, _string, _to_json
+from ._encoding import _escape_unsafe, _payload, _string
 from ._protocol import Event, StreamProtocol
+from ._protocol_parts import answer_text
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -290,18 +291,12 @@ class OpenAIResponsesProtocol(StreamProtocol):
         self._usage = _usage(item.get_lm_usage())
         if self._texts:
             return events
-        if self.answer_field is not None and self.answer_field in item:
-            text = str(item[self.answer_field])
-        else:
-            text = self._encode_fields(item)
+        text = answer_text(item, self.answer_field, _payload(item, self.default)["data"])
         output, opened = self._open_item("", reasoning=False)
         events += opened
         if text:
             events.append(self._delta(output, text))
         return events + self._close_item(output)
-
-    def _encode_fields(self, item: Prediction) -> str:
-        return _to_json(_payload(item, self.default)["data"])
 
     def on_status(self, item: StatusMessage) -> Sequence[Event]:
         return self._extra("streamify.status", item)

@@ -22,15 +22,17 @@ import json
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Optional
 
+from ._encoding import _to_json
 from ._protocol import Event, encode_json
 
 if TYPE_CHECKING:
     from ._encoding import Default
-    from ._messages import StatusMessage, StreamResponse
+    from ._messages import Prediction, StatusMessage, StreamResponse
 
 __all__ = (
     "Occurrences",
     "ToolCalls",
+    "answer_text",
     "check_names",
     "check_tool_fields",
     "jsonable",
@@ -45,6 +47,14 @@ _Key = tuple[str, str, str]  # call id, module name, field name
 def typed_event(kind: str, **fields: Any) -> Event:
     """An event whose JSON object carries its own ``type`` (both protocols' shape)."""
     return Event(kind, {"type": kind, **fields})
+
+
+def answer_text(item: Prediction, answer_field: Optional[str], fields: dict[str, Any]) -> str:
+    """The text a protocol shows as the answer when no field was streamed: the value of
+    ``answer_field`` if the prediction has it, else all of its (JSON-ready) ``fields`` as JSON."""
+    if answer_field is not None and answer_field in item:
+        return str(item[answer_field])
+    return _to_json(fields)
 
 
 def status_value(item: StatusMessage) -> dict[str, Any]:

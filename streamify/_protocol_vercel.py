@@ -31,12 +31,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Union
 
-from ._encoding import _payload, _to_json
+from ._encoding import _payload
 from ._messages import PartialResponse
 from ._protocol import Event, StreamProtocol
 from ._protocol_parts import (
     Occurrences,
     ToolCalls,
+    answer_text,
     check_names,
     check_tool_fields,
     jsonable,
@@ -236,10 +237,7 @@ class VercelUIProtocol(StreamProtocol):
         events = self._close_parts()
         fields = _payload(item, self.default)["data"]
         if not self._texts:
-            if self.answer_field is not None and self.answer_field in item:
-                text = str(item[self.answer_field])
-            else:
-                text = _to_json(fields)
+            text = answer_text(item, self.answer_field, fields)
             part = f"{self.run_id}-prediction-0"
             events.append(typed_event("text-start", id=part))
             if text:

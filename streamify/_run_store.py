@@ -249,6 +249,7 @@ class MemoryRunStore(RunStore):
     def parse_id(self, event_id: str) -> object:
         return parse_memory_id(event_id)
 
+    # The keyword-only signature restates RunStore.create's, as each store's must.
     async def create(
         self,
         run_id: str,

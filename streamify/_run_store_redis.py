@@ -221,6 +221,7 @@ class RedisRunStore(RunStore):
             )
         return (int(found[1]), int(found[2]))
 
+    # The keyword-only signature restates RunStore.create's, as each store's must.
     async def create(
         self,
         run_id: str,
