@@ -52,6 +52,8 @@ from ._validation import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 
+    from ._formats import FormatSpec
+
 __all__ = ("CallFrame", "Component", "lm", "module", "new_call_id", "tool")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -461,7 +463,7 @@ def module(
     *,
     name: Optional[str] = None,
     outputs: Sequence[str] = (),
-    field_format: Any = None,
+    field_format: FormatSpec = None,
     reasoning_field: str = "reasoning",
 ) -> Callable[[F], F]: ...
 def module(
@@ -470,7 +472,7 @@ def module(
     *,
     name: Optional[str] = None,
     outputs: Sequence[str] = (),
-    field_format: Any = None,
+    field_format: FormatSpec = None,
     reasoning_field: str = "reasoning",
 ) -> Union[F, Callable[[F], F]]:
     """Instrument a function or method as a module: ``@module`` or ``@module(name=...)``.

@@ -13,9 +13,19 @@ from __future__ import annotations
 import copy
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
-__all__ = ("EventKind", "PartialResponse", "Prediction", "StatusMessage", "StreamResponse")
+from typing_extensions import TypeAlias
+
+__all__ = (
+    "EventKind",
+    "PartialResponse",
+    "Prediction",
+    "StatusMessage",
+    "StreamItem",
+    "StreamResponse",
+    "StreamifyItem",
+)
 
 EventKind = Literal[
     "module_start", "module_end", "tool_start", "tool_end", "lm_start", "lm_end", "lm_tool_call"
@@ -318,6 +328,21 @@ def _rebuild_prediction(
     object.__setattr__(prediction, "_complete", complete)
     object.__setattr__(prediction, "_usage", usage)
     return prediction
+
+
+StreamItem: TypeAlias = object
+"""The type of a stream's items: a :class:`StatusMessage`, a :class:`StreamResponse` (or
+:class:`PartialResponse`), the final :class:`Prediction`, or whatever the program emits.
+
+It is ``object`` because a program may ``emit()`` anything: narrow an item with
+``isinstance`` before using its attributes (``if isinstance(item, StreamResponse):
+item.chunk``).  Typing only: at run time it is ``object`` itself."""
+
+StreamifyItem: TypeAlias = Union[StatusMessage, StreamResponse, Prediction]
+"""The items streamify makes itself (:class:`PartialResponse` is a :class:`StreamResponse`),
+for code that handles only those and wants a type checker to see every case handled.  A
+stream's items are :data:`StreamItem`: narrow one with ``isinstance`` before treating it as
+a ``StreamifyItem``."""
 
 
 # A registered (not inherited) Mapping: ``isinstance(x, Prediction)`` stays a plain type check,

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Optional, Union
 from typing_extensions import Self
 
 from ._encoding import Default, _convert_payload, _payload, _status_json, _to_json, _token_json
-from ._messages import Prediction, StatusMessage, StreamResponse
+from ._messages import Prediction, StatusMessage, StreamItem, StreamResponse
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -167,7 +167,7 @@ class StreamProtocol:
         """Events sent before the first item.  The default: none."""
         return ()
 
-    def events(self, item: Any) -> Sequence[Event]:
+    def events(self, item: StreamItem) -> Sequence[Event]:
         """The events of one item: dispatches on its type to the ``on_*`` methods."""
         if isinstance(item, StreamResponse):
             return self.on_token(item)
@@ -200,7 +200,7 @@ class StreamProtocol:
     def on_prediction(self, item: Prediction) -> Sequence[Event]:
         return ()
 
-    def on_item(self, item: Any) -> Sequence[Event]:
+    def on_item(self, item: StreamItem) -> Sequence[Event]:
         return ()
 
 
@@ -212,14 +212,15 @@ class StreamifyProtocol(StreamProtocol):
     _trusted_framing = True
     ndjson_done = '{"type":"done"}'
 
-    def events(self, item: Any) -> Sequence[Event]:
+    def events(self, item: StreamItem) -> Sequence[Event]:
+        # One type() per item; mypy does not narrow ``item`` through ``cls``, hence the ignores.
         cls = type(item)
         if cls is StreamResponse:
-            text = _token_json(item)
+            text = _token_json(item)  # type: ignore[arg-type]
             if text is not None:
                 return (Event("token", text),)
         elif cls is StatusMessage:
-            text = _status_json(item)
+            text = _status_json(item)  # type: ignore[arg-type]
             if text is not None:
                 return (Event("status", text),)
         payload = _payload(item, self.default)

@@ -40,7 +40,7 @@ from ._protocol import Event, StreamProtocol
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
 
-    from ._messages import Prediction, StatusMessage, StreamResponse
+    from ._messages import Prediction, StatusMessage, StreamItem, StreamResponse
 
 __all__ = ("OpenAIResponsesProtocol",)
 
@@ -306,7 +306,7 @@ class OpenAIResponsesProtocol(StreamProtocol):
     def on_status(self, item: StatusMessage) -> Sequence[Event]:
         return self._extra("streamify.status", item)
 
-    def on_item(self, item: Any) -> Sequence[Event]:
+    def on_item(self, item: StreamItem) -> Sequence[Event]:
         return self._extra("streamify.item", item)
 
     def _extra(self, kind: str, item: Any) -> Sequence[Event]:

@@ -62,6 +62,7 @@ from ._run_store import (
 )
 
 if TYPE_CHECKING:
+    from ._messages import StreamItem
     from ._protocol import StreamProtocol
 
 __all__ = ("Runs",)
@@ -354,7 +355,7 @@ class Runs:
 
     async def start(
         self,
-        stream: AsyncIterable[Any],
+        stream: AsyncIterable[StreamItem],
         *,
         run_id: Optional[str] = None,
         cancel_when_unread: bool = False,

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._instrument import CallFrame
     from ._listener import StreamListener
     from ._lm_response import Usage
+    from ._messages import StreamItem
     from ._routing import LMSink
 
 _get_ident = threading.get_ident
@@ -338,7 +339,7 @@ def final_prediction(
 
 
 # ---------------------------------------------------------------------------- emit
-async def emit(item: Any) -> bool:
+async def emit(item: StreamItem) -> bool:
     """Put a custom item into the current stream, waiting while its buffer is full.
 
     Returns ``True`` when the item was queued, ``False`` outside any stream (it does nothing
@@ -360,7 +361,7 @@ async def emit(item: Any) -> bool:
     return True
 
 
-def emit_sync(item: Any) -> bool:
+def emit_sync(item: StreamItem) -> bool:
     """Put a custom item into the current stream from sync code.
 
     In a worker thread it blocks while the buffer is full (backpressure) and raises

@@ -35,6 +35,7 @@ from ._responses import (
 
 if TYPE_CHECKING:
     from ._encoding import Default
+    from ._messages import StreamItem
 
 __all__ = ("aiohttp_response", "websocket_stream")
 
@@ -126,7 +127,7 @@ async def _finish(tasks: tuple[asyncio.Task[Any], ...]) -> None:
 
 async def websocket_stream(
     websocket: Any,
-    stream: AsyncIterable[Any],
+    stream: AsyncIterable[StreamItem],
     *,
     protocol: ProtocolArg = "streamify",
     default: Optional[Default] = None,
@@ -186,7 +187,7 @@ async def websocket_stream(
 
 async def aiohttp_response(
     request: Any,
-    stream: AsyncIterable[Any],
+    stream: AsyncIterable[StreamItem],
     *,
     protocol: ProtocolArg = "streamify",
     ndjson: bool = False,
