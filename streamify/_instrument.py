@@ -128,6 +128,8 @@ class Component:
         self.unbound: Component = self if unbound is None else unbound
 
     def bind(self, owner: Any) -> Component:
+        """This method's component for a call on ``owner`` (what hooks get as ``instance``):
+        the same name, kind and outputs, with ``owner`` set and ``unbound`` pointing back."""
         return Component(
             name=self.name,
             kind=self.kind,

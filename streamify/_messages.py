@@ -266,15 +266,19 @@ class Prediction:
         return f"Prediction({inner})"
 
     def keys(self) -> KeysView[str]:
+        """The field names, in order (a live view, as ``dict.keys()``)."""
         return self._fields.keys()
 
     def values(self) -> ValuesView[Any]:
+        """The field values, in order (a live view)."""
         return self._fields.values()
 
     def items(self) -> ItemsView[str, Any]:
+        """The ``(name, value)`` pairs of the fields, in order (a live view)."""
         return self._fields.items()
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The value of field ``key``, or ``default`` if there is no such field."""
         return self._fields.get(key, default)
 
     def toDict(self) -> dict[str, Any]:

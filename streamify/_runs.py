@@ -538,17 +538,20 @@ class Runs:
             pass  # expired or unreachable: nothing to count any more
 
     async def cancel(self, run_id: str) -> None:
-        """Ask the run to stop, from any process: its program stops at its next cancellation
-        point and its log ends with ``cancelled``.  Returns at once; a run that has already
-        ended is left as it is.  Raises :class:`RunNotFound`."""
+        """Ask run ``run_id`` to stop, from any process: its program stops at its next
+        cancellation point and its log ends with ``cancelled``.  Returns at once; a run that
+        has already ended is left as it is.  Raises :class:`RunNotFound` for an unknown or
+        forgotten run, :class:`RunStoreUnavailable` if the store cannot be reached."""
         check_run_id(run_id)
         store = self._store
         if await store.request_cancel(run_id):
             await store.finish(run_id, "cancelled", ("cancelled", _CANCELLED), only_if_dead=True)
 
     async def status(self, run_id: str) -> str:
-        """``"running"``, ``"done"``, ``"error"`` or ``"cancelled"``; raises
-        :class:`RunNotFound` (a run whose producer died reads as ``"error"``)."""
+        """The status of run ``run_id``: ``"running"``, ``"done"``, ``"error"`` or
+        ``"cancelled"`` (a run whose producer died reads as ``"error"``).  Raises
+        :class:`RunNotFound` for an unknown or forgotten run, :class:`RunStoreUnavailable` if
+        the store cannot be reached."""
         check_run_id(run_id)
         status = await self._store.status(run_id)
         if status == "running":
