@@ -45,8 +45,8 @@ class Settings:
     ``callbacks``: the :class:`BaseCallback` objects that instrumented calls notify.
     ``strict``: when true, a failing callback or status provider raises ``CallbackError`` into
     the program (and so to the consumer) instead of being logged.
-    ``thread_limit``: how many worker threads sync programs and ``asyncify`` callables may use
-    at once per event loop (read when a loop first needs a worker).
+    ``thread_limit``: how many ``asyncify`` calls may run at once in the process (default 40;
+    a stream's own sync program takes no slot of it).
     """
 
     callbacks: tuple[BaseCallback, ...] = ()

@@ -144,7 +144,9 @@ class Prediction:
     program returns something that is not a ``Prediction``, the stream wraps it with
     :meth:`from_value`: a mapping's keys become the fields, and the value itself is always
     available as :attr:`raw` (for a ``Prediction`` that was returned as is, ``raw`` is the
-    prediction itself).  A field called ``raw`` is still reachable as ``p["raw"]``.
+    prediction itself).  A field called ``raw`` is still reachable as ``p["raw"]``.  A missing
+    field raises ``AttributeError`` as an attribute (the message lists the fields) and
+    ``KeyError`` as an item.
     """
 
     __slots__ = ("_complete", "_fields", "_raw", "_usage")

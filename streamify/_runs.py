@@ -439,7 +439,9 @@ class Runs:
     ) -> AsyncGenerator[str, None]:
         """:meth:`events` as Server-Sent Events: ``id: <id>\\n[event: <type>\\n]data: <data>\\n\\n``
         (``event:`` when the protocol names events; a ``gap`` from the start has no ``id:``),
-        and ``: keepalive\\n\\n`` after ``keepalive`` idle seconds (about: checked each poll)."""
+        and ``: keepalive\\n\\n`` after ``keepalive`` idle seconds (about: checked each poll).
+        ``last_event_id`` is the reader's last id (see :func:`last_event_id`); raises as
+        :meth:`events` does, and ``TypeError`` / ``ValueError`` for a bad ``keepalive``."""
         check_run_id(run_id)
         seconds = _check_keepalive("Runs.sse", keepalive)
         return self._sse(run_id, self._after(last_event_id), seconds)

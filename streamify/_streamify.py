@@ -124,6 +124,12 @@ def streamify(
     raise into the program instead of being logged (``None``: the ``configure`` setting);
     ``timeout`` limits the whole run and ``idle_timeout`` the wait for any one item, in
     seconds: either cancels the program and raises ``TimeoutError`` to the consumer.
+
+    Returns the wrapper; the stream re-raises what the program raises, as the same object,
+    after the items before it.  Raises, here, when wrapping: ``TypeError`` / ``ValueError``
+    for a coroutine passed instead of the program, a class, a generator function, a provider
+    or listeners of the wrong kind, two listeners for one field of one module, and bad
+    option values.
     """
     config = _checked_config(
         program,

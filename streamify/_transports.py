@@ -205,7 +205,7 @@ async def aiohttp_response(
     does not cancel the handler): the frames are closed, stopping the program, and the
     response is returned without a traceback.  Set ``keepalive`` (seconds) so that a write
     happens while the program is quiet.  Bad arguments raise ``TypeError`` / ``ValueError``
-    before the response is prepared.
+    before the response is prepared; without aiohttp installed, ``ModuleNotFoundError``.
     """
     api = "aiohttp_response"
     template = get_protocol(protocol)
