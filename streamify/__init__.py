@@ -30,6 +30,8 @@ from ._lm_response import Usage as Usage
 from ._messages import PartialResponse as PartialResponse
 from ._messages import Prediction as Prediction
 from ._messages import StatusMessage as StatusMessage
+from ._messages import StreamifyItem as StreamifyItem
+from ._messages import StreamItem as StreamItem
 from ._messages import StreamResponse as StreamResponse
 from ._printing import aprint_stream as aprint_stream
 from ._printing import print_stream as print_stream
@@ -109,11 +111,13 @@ __all__ = (
     "StatusMessageProvider",
     "StoredEvent",
     "StreamClosedError",
+    "StreamItem",
     "StreamListener",
     "StreamProtocol",
     "StreamResponse",
     "StreamifyProtocol",
     "StreamifyError",
+    "StreamifyItem",
     "ToolCall",
     "Usage",
     "VercelUIProtocol",

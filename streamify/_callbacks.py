@@ -40,57 +40,90 @@ class BaseCallback:
     """
 
     def on_module_start(self, call_id: str, instance: Component, inputs: dict[str, Any]) -> None:
-        pass
+        """An instrumented module call ``call_id`` is about to run: ``instance`` is its
+        :class:`Component`, ``inputs`` its bound arguments (defaults applied, no ``self``).
+        Returns nothing; an exception raised here is logged (raised in strict mode)."""
 
     def on_module_end(
         self, call_id: str, outputs: Optional[Any], exception: Optional[BaseException] = None
     ) -> None:
-        pass
+        """The module call ``call_id`` has ended: ``outputs`` is what it returned (``None`` if
+        it raised), ``exception`` what it raised (``None`` if it returned).  Returns nothing;
+        an exception raised here is logged (raised in strict mode)."""
 
     def on_tool_start(self, call_id: str, instance: Component, inputs: dict[str, Any]) -> None:
-        pass
+        """An instrumented tool call ``call_id`` is about to run: ``instance`` is its
+        :class:`Component`, ``inputs`` its bound arguments (defaults applied, no ``self``).
+        Returns nothing; an exception raised here is logged (raised in strict mode)."""
 
     def on_tool_end(
         self, call_id: str, outputs: Optional[Any], exception: Optional[BaseException] = None
     ) -> None:
-        pass
+        """The tool call ``call_id`` has ended: ``outputs`` is what it returned (``None`` if
+        it raised), ``exception`` what it raised (``None`` if it returned).  Returns nothing;
+        an exception raised here is logged (raised in strict mode)."""
 
     def on_lm_start(self, call_id: str, instance: Component, inputs: dict[str, Any]) -> None:
-        pass
+        """An instrumented LM call ``call_id`` is about to run: ``instance`` is its
+        :class:`Component`, ``inputs`` its bound arguments (defaults applied, no ``self``).
+        Returns nothing; an exception raised here is logged (raised in strict mode)."""
 
     def on_lm_end(
         self, call_id: str, outputs: Optional[Any], exception: Optional[BaseException] = None
     ) -> None:
-        pass
+        """The LM call ``call_id`` has ended: ``outputs`` is what it returned (``None`` if
+        it raised), ``exception`` what it raised (``None`` if it returned).  Returns nothing;
+        an exception raised here is logged (raised in strict mode)."""
 
 
 class StatusMessageProvider:
     """Turns call events into human-readable status messages; return ``None`` for none.
 
     The defaults are DSPy's: a message when a tool starts and when it ends, nothing for modules
-    and LM calls.  Subclass and override the hooks you want to change.
+    and LM calls.  Subclass and override the hooks you want to change.  A hook that raises is
+    logged with its traceback and the program goes on (no message); in strict mode the failure
+    is raised into the program as :class:`CallbackError`.
     """
 
     def tool_start_status_message(
         self, instance: Component, inputs: dict[str, Any]
     ) -> Optional[str]:
+        """The message when a tool call starts, or ``None`` for none.
+
+        ``instance`` is the call's :class:`Component` (``instance.name`` is the tool's name),
+        ``inputs`` its bound arguments.  The default is ``"Calling tool <name>..."``.  What
+        this raises is logged, or raised into the program in strict mode (as for every hook).
+        """
         return f"Calling tool {instance.name}..."
 
     def tool_end_status_message(self, outputs: Any) -> Optional[str]:
+        """The message when a tool call returns, or ``None``; ``outputs`` is what it returned.
+
+        A call that raised has no end message.  The default is DSPy's "Tool calling finished!
+        Querying the LLM with tool calling results...".
+        """
         return "Tool calling finished! Querying the LLM with tool calling results..."
 
     def module_start_status_message(
         self, instance: Component, inputs: dict[str, Any]
     ) -> Optional[str]:
+        """The message when a module call starts, or ``None`` (the default) for none;
+        ``instance`` is the call's :class:`Component`, ``inputs`` its bound arguments."""
         return None
 
     def module_end_status_message(self, outputs: Any) -> Optional[str]:
+        """The message when a module call returns, or ``None`` (the default) for none;
+        ``outputs`` is what it returned."""
         return None
 
     def lm_start_status_message(self, instance: Component, inputs: dict[str, Any]) -> Optional[str]:
+        """The message when an ``@lm`` call starts, or ``None`` (the default) for none;
+        ``instance`` is the call's :class:`Component`, ``inputs`` its bound arguments."""
         return None
 
     def lm_end_status_message(self, outputs: Any) -> Optional[str]:
+        """The message when an ``@lm`` call returns, or ``None`` (the default) for none;
+        ``outputs`` is what it returned."""
         return None
 
     def tool_call_status_message(

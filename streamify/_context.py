@@ -45,8 +45,8 @@ class Settings:
     ``callbacks``: the :class:`BaseCallback` objects that instrumented calls notify.
     ``strict``: when true, a failing callback or status provider raises ``CallbackError`` into
     the program (and so to the consumer) instead of being logged.
-    ``thread_limit``: how many worker threads sync programs and ``asyncify`` callables may use
-    at once per event loop (read when a loop first needs a worker).
+    ``thread_limit``: how many ``asyncify`` calls may run at once in the process (default 40;
+    a stream's own sync program takes no slot of it).
     """
 
     callbacks: tuple[BaseCallback, ...] = ()
@@ -136,8 +136,14 @@ else:
     def configure(**settings: Any) -> None:
         """Set process-wide defaults, e.g. ``configure(callbacks=[MyCallback()])``.
 
-        Applies everywhere no :func:`context` block overrides it.  ``streamify`` itself never
-        calls this: a stream's status provider and listeners are per call.
+        The settings, by keyword (those not given keep their value): ``callbacks``, a list of
+        :class:`BaseCallback` instances (``None``: none); ``strict``, whether a failing
+        callback or status provider raises ``CallbackError`` into the program; ``thread_limit``
+        (int >= 1), how many ``asyncify`` calls run at once in the process.  Applies everywhere
+        no :func:`context` block overrides it.  ``streamify`` itself never calls this: a
+        stream's status provider and listeners are per call.  Returns nothing.  Raises
+        ``TypeError`` for an unknown setting or a value of the wrong type, ``ValueError`` for a
+        bad value.
         """
         global _defaults
         _defaults = _validated(_defaults, dict(settings), "configure")
@@ -146,8 +152,11 @@ else:
     def context(**settings: Any) -> Iterator[Settings]:
         """Override settings inside a ``with`` block, for this task/thread and what it starts.
 
-        ``with streamify.context(callbacks=[Tracer()]): ...``.  Nested blocks start from the
-        settings in force when they are entered.  Yields the settings in force inside the block.
+        ``with streamify.context(callbacks=[Tracer()]): ...``.  Takes the ``settings`` of
+        :func:`configure` (``callbacks``, ``strict``, ``thread_limit``); those not given keep
+        the value in force.  Nested blocks start from the settings in force when they are
+        entered.  Yields the :class:`Settings` in force inside the block.  Raises as
+        :func:`configure` does, when the block is entered.
         """
         scoped = _validated(current_settings(), dict(settings), "context")
         token = _settings.set(scoped)

@@ -51,7 +51,7 @@ from collections.abc import (
 )
 from typing import Any, Callable, Optional, Union, cast
 
-from ._messages import Prediction, StatusMessage, StreamResponse
+from ._messages import Prediction, StatusMessage, StreamItem, StreamResponse
 
 __all__ = ("encode_item",)
 
@@ -441,7 +441,7 @@ def _unencodable_message(item: Any, error: _Unencodable, api: str) -> str:
     return f"cannot encode a value of type {_type_name(error.value)} (in an {where}) as JSON; {fix}"
 
 
-def encode_item(item: Any, default: Optional[Default] = None) -> dict[str, Any]:
+def encode_item(item: StreamItem, default: Optional[Default] = None) -> dict[str, Any]:
     """The JSON-able payload of one stream item: a ``dict`` with a ``"type"`` key.
 
     ``StatusMessage`` → ``{"type": "status", "message", "call_id", "parent_call_id",

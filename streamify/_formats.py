@@ -247,6 +247,11 @@ class MarkerFormat(FieldFormat):
     like the beginning of a marker (released as soon as it cannot be one), whitespace that is
     held back until it is known not to be trailing.  Field text is passed through as written
     (no unescaping).  A ``{name}`` placeholder matches greedily, without backtracking.
+
+    The constructor checks the templates at once: ``TypeError`` for a marker, ``trim`` or
+    ``preamble`` of the wrong type (or an empty ``end`` tuple), ``ValueError`` for a
+    template that does not parse (a stray brace, an unknown placeholder, ``{name}`` in the
+    start marker).
     """
 
     start: ClassVar[str] = ""

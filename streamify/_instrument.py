@@ -52,6 +52,8 @@ from ._validation import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 
+    from ._formats import FormatSpec
+
 __all__ = ("CallFrame", "Component", "lm", "module", "new_call_id", "tool")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -126,6 +128,8 @@ class Component:
         self.unbound: Component = self if unbound is None else unbound
 
     def bind(self, owner: Any) -> Component:
+        """This method's component for a call on ``owner`` (what hooks get as ``instance``):
+        the same name, kind and outputs, with ``owner`` set and ``unbound`` pointing back."""
         return Component(
             name=self.name,
             kind=self.kind,
@@ -464,7 +468,7 @@ def module(
     *,
     name: Optional[str] = None,
     outputs: Sequence[str] = (),
-    field_format: Any = None,
+    field_format: FormatSpec = None,
     reasoning_field: str = "reasoning",
 ) -> Callable[[F], F]: ...
 def module(
@@ -473,7 +477,7 @@ def module(
     *,
     name: Optional[str] = None,
     outputs: Sequence[str] = (),
-    field_format: Any = None,
+    field_format: FormatSpec = None,
     reasoning_field: str = "reasoning",
 ) -> Union[F, Callable[[F], F]]:
     """Instrument a function or method as a module: ``@module`` or ``@module(name=...)``.
@@ -484,7 +488,10 @@ def module(
     ``reasoning_field`` names the field that an LM's native reasoning deltas (a reasoning
     model's separate channel) stream as: a listener on it gets them as its chunks.
 
-    Raises ``TypeError`` / ``ValueError`` for a bad name, outputs, format or field name.
+    Returns the instrumented function, with the same signature (or, called with keywords
+    only, the decorator).  Raises ``TypeError`` / ``ValueError`` for a bad name, outputs,
+    format or field name, and ``TypeError`` for what ``@tool`` refuses too (a class, a
+    generator function, a ``staticmethod`` / ``classmethod`` object).
     """
     check_name(name, "module")
     checked_outputs = check_outputs(outputs)
@@ -509,7 +516,14 @@ def tool(fn: F, /) -> F: ...
 @overload
 def tool(*, name: Optional[str] = None) -> Callable[[F], F]: ...
 def tool(fn: Optional[F] = None, /, *, name: Optional[str] = None) -> Union[F, Callable[[F], F]]:
-    """Instrument a function or method as a tool: ``@tool`` or ``@tool(name="search")``."""
+    """Instrument a function or method as a tool: ``@tool`` or ``@tool(name="search")``.
+
+    ``name`` is the tool's name in status messages and hooks (default: the function's
+    ``__name__``).  Returns the instrumented function, with the same signature: each call
+    fires the tool start and end events and is a cancellation point inside a stream.  Raises
+    ``TypeError`` for an empty or non-``str`` name, a class, a generator function, or a
+    ``staticmethod`` / ``classmethod`` object (apply ``@tool`` below it).
+    """
     check_name(name, "tool")
 
     def decorate(function: F) -> F:

@@ -195,6 +195,10 @@ class StreamListener:
     (or :meth:`flush`) at the end of each LM reply.  ``feed``/``flush`` return every response
     a call produced; ``receive``/``finalize`` return at most one (DSPy's shape).  A listener
     holds the state of one stream: use :meth:`copy` for another stream.
+
+    Raises ``ValueError`` for a field name that is not 1 to 200 letters, digits and
+    underscores or an unknown format name, ``TypeError`` for an option of the wrong type;
+    the chunk methods raise ``TypeError`` for a chunk that is not a ``str``.
     """
 
     __slots__ = (

@@ -13,9 +13,19 @@ from __future__ import annotations
 import copy
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
-__all__ = ("EventKind", "PartialResponse", "Prediction", "StatusMessage", "StreamResponse")
+from typing_extensions import TypeAlias
+
+__all__ = (
+    "EventKind",
+    "PartialResponse",
+    "Prediction",
+    "StatusMessage",
+    "StreamItem",
+    "StreamResponse",
+    "StreamifyItem",
+)
 
 EventKind = Literal[
     "module_start", "module_end", "tool_start", "tool_end", "lm_start", "lm_end", "lm_tool_call"
@@ -134,7 +144,9 @@ class Prediction:
     program returns something that is not a ``Prediction``, the stream wraps it with
     :meth:`from_value`: a mapping's keys become the fields, and the value itself is always
     available as :attr:`raw` (for a ``Prediction`` that was returned as is, ``raw`` is the
-    prediction itself).  A field called ``raw`` is still reachable as ``p["raw"]``.
+    prediction itself).  A field called ``raw`` is still reachable as ``p["raw"]``.  A missing
+    field raises ``AttributeError`` as an attribute (the message lists the fields) and
+    ``KeyError`` as an item.
     """
 
     __slots__ = ("_complete", "_fields", "_raw", "_usage")
@@ -256,15 +268,19 @@ class Prediction:
         return f"Prediction({inner})"
 
     def keys(self) -> KeysView[str]:
+        """The field names, in order (a live view, as ``dict.keys()``)."""
         return self._fields.keys()
 
     def values(self) -> ValuesView[Any]:
+        """The field values, in order (a live view)."""
         return self._fields.values()
 
     def items(self) -> ItemsView[str, Any]:
+        """The ``(name, value)`` pairs of the fields, in order (a live view)."""
         return self._fields.items()
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The value of field ``key``, or ``default`` if there is no such field."""
         return self._fields.get(key, default)
 
     def toDict(self) -> dict[str, Any]:
@@ -318,6 +334,21 @@ def _rebuild_prediction(
     object.__setattr__(prediction, "_complete", complete)
     object.__setattr__(prediction, "_usage", usage)
     return prediction
+
+
+StreamItem: TypeAlias = object
+"""The type of a stream's items: a :class:`StatusMessage`, a :class:`StreamResponse` (or
+:class:`PartialResponse`), the final :class:`Prediction`, or whatever the program emits.
+
+It is ``object`` because a program may ``emit()`` anything: narrow an item with
+``isinstance`` before using its attributes (``if isinstance(item, StreamResponse):
+item.chunk``).  Typing only: at run time it is ``object`` itself."""
+
+StreamifyItem: TypeAlias = Union[StatusMessage, StreamResponse, Prediction]
+"""The items streamify makes itself (:class:`PartialResponse` is a :class:`StreamResponse`),
+for code that handles only those and wants a type checker to see every case handled.  A
+stream's items are :data:`StreamItem`: narrow one with ``isinstance`` before treating it as
+a ``StreamifyItem``."""
 
 
 # A registered (not inherited) Mapping: ``isinstance(x, Prediction)`` stays a plain type check,

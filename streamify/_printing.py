@@ -14,7 +14,7 @@ import shutil
 import sys
 from typing import IO, TYPE_CHECKING, Optional
 
-from ._messages import Prediction, StatusMessage, StreamResponse
+from ._messages import Prediction, StatusMessage, StreamItem, StreamResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, Iterable
@@ -50,7 +50,7 @@ class _Printer:
         self.file.write(text + "\n")
         self.file.flush()
 
-    def show(self, item: object) -> None:
+    def show(self, item: StreamItem) -> None:
         if isinstance(item, StatusMessage):
             self._line(self._label("status", item.message))
         elif isinstance(item, StreamResponse):
@@ -80,7 +80,7 @@ def _use_color(tty: bool) -> bool:
 
 
 def print_stream(
-    stream: Iterable[object],
+    stream: Iterable[StreamItem],
     *,
     file: Optional[IO[str]] = None,
     color: Optional[bool] = None,
@@ -111,7 +111,7 @@ def print_stream(
 
 
 async def aprint_stream(
-    stream: AsyncIterable[object],
+    stream: AsyncIterable[StreamItem],
     *,
     file: Optional[IO[str]] = None,
     color: Optional[bool] = None,

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Optional, Union
 from typing_extensions import Self
 
 from ._encoding import Default, _convert_payload, _payload, _status_json, _to_json, _token_json
-from ._messages import Prediction, StatusMessage, StreamResponse
+from ._messages import Prediction, StatusMessage, StreamItem, StreamResponse
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -153,7 +153,9 @@ class StreamProtocol:
         """Set up per-response state on a fresh copy.  The default does nothing."""
 
     def response_headers(self, *, ndjson: bool = False) -> dict[str, str]:
-        """The HTTP headers a response in this protocol needs, ``content-type`` included."""
+        """The HTTP headers a response in this protocol needs, ``content-type`` included:
+        ``media_type`` (``application/x-ndjson`` with ``ndjson=True``), then, for SSE, the
+        no-cache and no-buffering headers, then the class's ``headers``."""
         media_type = "application/x-ndjson" if ndjson else self.media_type
         base = {"content-type": f"{media_type}; charset=utf-8"}
         if not ndjson:
@@ -167,8 +169,12 @@ class StreamProtocol:
         """Events sent before the first item.  The default: none."""
         return ()
 
-    def events(self, item: Any) -> Sequence[Event]:
-        """The events of one item: dispatches on its type to the ``on_*`` methods."""
+    def events(self, item: StreamItem) -> Sequence[Event]:
+        """The events of one stream ``item``: dispatches on its type to the ``on_*`` methods.
+
+        An exception raised here (or in an ``on_*`` method) ends the response as an item that
+        cannot be encoded does: the stream is closed and :meth:`fail` follows.
+        """
         if isinstance(item, StreamResponse):
             return self.on_token(item)
         if isinstance(item, StatusMessage):
@@ -192,15 +198,21 @@ class StreamProtocol:
     # -- per item type -----------------------------------------------------------------------
 
     def on_status(self, item: StatusMessage) -> Sequence[Event]:
+        """The events of a status message ``item``.  The default: none."""
         return ()
 
     def on_token(self, item: StreamResponse) -> Sequence[Event]:
+        """The events of a token chunk ``item`` (a :class:`StreamResponse`, or its subclass
+        :class:`PartialResponse`).  The default: none."""
         return ()
 
     def on_prediction(self, item: Prediction) -> Sequence[Event]:
+        """The events of the stream's result ``item``, its last item.  The default: none."""
         return ()
 
-    def on_item(self, item: Any) -> Sequence[Event]:
+    def on_item(self, item: StreamItem) -> Sequence[Event]:
+        """The events of a custom ``item``: any object the program emitted (narrow it with
+        ``isinstance``).  The default: none."""
         return ()
 
 
@@ -212,14 +224,15 @@ class StreamifyProtocol(StreamProtocol):
     _trusted_framing = True
     ndjson_done = '{"type":"done"}'
 
-    def events(self, item: Any) -> Sequence[Event]:
+    def events(self, item: StreamItem) -> Sequence[Event]:
+        # One type() per item; mypy does not narrow ``item`` through ``cls``, hence the ignores.
         cls = type(item)
         if cls is StreamResponse:
-            text = _token_json(item)
+            text = _token_json(item)  # type: ignore[arg-type]
             if text is not None:
                 return (Event("token", text),)
         elif cls is StatusMessage:
-            text = _status_json(item)
+            text = _status_json(item)  # type: ignore[arg-type]
             if text is not None:
                 return (Event("status", text),)
         payload = _payload(item, self.default)

@@ -48,7 +48,7 @@ from ._protocol_parts import (
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
 
-    from ._messages import Prediction, StatusMessage, StreamResponse
+    from ._messages import Prediction, StatusMessage, StreamItem, StreamResponse
 
 __all__ = ("AGUIProtocol",)
 
@@ -209,7 +209,7 @@ class AGUIProtocol(StreamProtocol):
             role="tool",
         )
 
-    def on_item(self, item: Any) -> Sequence[Event]:
+    def on_item(self, item: StreamItem) -> Sequence[Event]:
         if self.item_name is None:
             return ()
         return (Event("CUSTOM", {"type": "CUSTOM", "name": self.item_name, "value": item}),)

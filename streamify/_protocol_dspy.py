@@ -23,7 +23,7 @@ The chunk ids are ``chatcmpl-<call id>`` (the run id for a chunk without one).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._encoding import _escape_unsafe, _payload, _string, _to_json
 from ._messages import Prediction, StreamResponse
@@ -31,6 +31,8 @@ from ._protocol import Event, StreamProtocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from ._messages import StreamItem
 
 __all__ = ("DSPyProtocol",)
 
@@ -56,7 +58,7 @@ class DSPyProtocol(StreamProtocol):
     def reset(self) -> None:
         self._created = int(time.time())
 
-    def events(self, item: Any) -> Sequence[Event]:
+    def events(self, item: StreamItem) -> Sequence[Event]:
         if isinstance(item, Prediction):
             return self.on_prediction(item)
         if self.chunks and isinstance(item, StreamResponse):

@@ -41,7 +41,7 @@ from ._protocol_parts import answer_text
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
 
-    from ._messages import Prediction, StatusMessage, StreamResponse
+    from ._messages import Prediction, StatusMessage, StreamItem, StreamResponse
 
 __all__ = ("OpenAIResponsesProtocol",)
 
@@ -301,7 +301,7 @@ class OpenAIResponsesProtocol(StreamProtocol):
     def on_status(self, item: StatusMessage) -> Sequence[Event]:
         return self._extra("streamify.status", item)
 
-    def on_item(self, item: Any) -> Sequence[Event]:
+    def on_item(self, item: StreamItem) -> Sequence[Event]:
         return self._extra("streamify.item", item)
 
     def _extra(self, kind: str, item: Any) -> Sequence[Event]:

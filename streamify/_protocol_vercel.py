@@ -49,7 +49,7 @@ from ._protocol_parts import (
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
 
-    from ._messages import Prediction, StatusMessage, StreamResponse
+    from ._messages import Prediction, StatusMessage, StreamItem, StreamResponse
 
 __all__ = ("VercelUIProtocol",)
 
@@ -229,7 +229,7 @@ class VercelUIProtocol(StreamProtocol):
         )
         return events
 
-    def on_item(self, item: Any) -> Sequence[Event]:
+    def on_item(self, item: StreamItem) -> Sequence[Event]:
         data = self._data(self.item_part, item, None)
         return () if data is None else (data,)
 

@@ -80,6 +80,7 @@ from ._protocol_registry import ProtocolArg, get_protocol
 from ._sync import _iterate
 
 if TYPE_CHECKING:
+    from ._messages import StreamItem
     from ._protocol import Event, StreamProtocol
 
 __all__ = (
@@ -759,7 +760,7 @@ def _sync_iterator(stream: object, api: str, async_api: str) -> Iterator[Any]:
 
 
 def streaming_response(
-    stream: AsyncIterable[Any],
+    stream: AsyncIterable[StreamItem],
     *,
     protocol: ProtocolArg = "streamify",
     event_names: Optional[bool] = None,
@@ -842,7 +843,7 @@ def _sse_framing(
 
 
 def streaming_response_sync(
-    stream: Iterable[Any],
+    stream: Iterable[StreamItem],
     *,
     protocol: ProtocolArg = "streamify",
     event_names: Optional[bool] = None,
@@ -870,7 +871,7 @@ def streaming_response_sync(
 
 
 def ndjson_response(
-    stream: AsyncIterable[Any],
+    stream: AsyncIterable[StreamItem],
     *,
     protocol: ProtocolArg = "streamify",
     keepalive: Optional[float] = None,
@@ -907,7 +908,7 @@ def _ndjson_framing(
 
 
 def ndjson_response_sync(
-    stream: Iterable[Any],
+    stream: Iterable[StreamItem],
     *,
     protocol: ProtocolArg = "streamify",
     keepalive: Optional[float] = None,

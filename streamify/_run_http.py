@@ -17,7 +17,7 @@ Nothing here imports a web framework; the helpers only await ``Runs``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
+from typing import TYPE_CHECKING, NamedTuple, Optional, Union
 
 from ._encoding import _to_json
 from ._run_store import RunNotFound, RunStoreUnavailable
@@ -25,6 +25,7 @@ from ._run_store import RunNotFound, RunStoreUnavailable
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterable, Mapping
 
+    from ._messages import StreamItem
     from ._runs import Runs
 
 __all__ = (
@@ -106,7 +107,7 @@ def last_event_id(
 
 async def start_run_reply(
     runs: Runs,
-    stream: AsyncIterable[Any],
+    stream: AsyncIterable[StreamItem],
     *,
     run_id: Optional[str] = None,
     cancel_when_unread: bool = False,

@@ -125,7 +125,9 @@ class RunStore(abc.ABC):
         lease: float,
         cancel_when_unread: bool,
     ) -> None:
-        """Register a new running run (``ValueError`` if the id is taken) and take its lease."""
+        """Register ``run_id`` as a new running run and take its lease for ``lease`` seconds;
+        ``max_events``, ``keep_for`` and ``cancel_when_unread`` are the run's bounds (see the
+        module docstring).  Raises ``ValueError`` if the id is taken."""
 
     @abc.abstractmethod
     async def append(self, run_id: str, start: int, events: Sequence[tuple[str, str]]) -> bool:
@@ -136,8 +138,9 @@ class RunStore(abc.ABC):
     def append_now(
         self, run_id: str, start: int, events: Sequence[tuple[str, str]]
     ) -> Optional[bool]:
-        """:meth:`append` without a round trip, for a store that can (the memory store); the
-        default returns None: use :meth:`append`."""
+        """:meth:`append` of ``events`` from ``start`` to run ``run_id`` without a round trip,
+        for a store that can (the memory store); the default returns None: use
+        :meth:`append`."""
         return None
 
     @abc.abstractmethod
@@ -158,11 +161,13 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     async def status(self, run_id: str) -> str:
-        """``"running"``, ``"done"``, ``"error"`` or ``"cancelled"``."""
+        """The status of run ``run_id``: ``"running"``, ``"done"``, ``"error"`` or
+        ``"cancelled"``."""
 
     @abc.abstractmethod
     async def request_cancel(self, run_id: str) -> bool:
-        """Set the cancel flag of a running run; False if it has already ended."""
+        """Set the cancel flag of the running run ``run_id``; returns True, or False if it
+        has already ended."""
 
     @abc.abstractmethod
     async def watch(self, run_id: str, *, lease: float, timeout: float) -> bool:
@@ -171,7 +176,8 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     async def add_reader(self, run_id: str, delta: int) -> tuple[int, bool]:
-        """Count a reader in (+1) or out (-1); returns the count and ``cancel_when_unread``."""
+        """Count a reader of ``run_id`` in (``delta`` +1) or out (-1); returns the new count
+        and the run's ``cancel_when_unread``."""
 
     @abc.abstractmethod
     async def aclose(self) -> None:

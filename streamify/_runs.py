@@ -62,6 +62,7 @@ from ._run_store import (
 )
 
 if TYPE_CHECKING:
+    from ._messages import StreamItem
     from ._protocol import StreamProtocol
 
 __all__ = ("Runs",)
@@ -354,7 +355,7 @@ class Runs:
 
     async def start(
         self,
-        stream: AsyncIterable[Any],
+        stream: AsyncIterable[StreamItem],
         *,
         run_id: Optional[str] = None,
         cancel_when_unread: bool = False,
@@ -438,7 +439,9 @@ class Runs:
     ) -> AsyncGenerator[str, None]:
         """:meth:`events` as Server-Sent Events: ``id: <id>\\n[event: <type>\\n]data: <data>\\n\\n``
         (``event:`` when the protocol names events; a ``gap`` from the start has no ``id:``),
-        and ``: keepalive\\n\\n`` after ``keepalive`` idle seconds (about: checked each poll)."""
+        and ``: keepalive\\n\\n`` after ``keepalive`` idle seconds (about: checked each poll).
+        ``last_event_id`` is the reader's last id (see :func:`last_event_id`); raises as
+        :meth:`events` does, and ``TypeError`` / ``ValueError`` for a bad ``keepalive``."""
         check_run_id(run_id)
         seconds = _check_keepalive("Runs.sse", keepalive)
         return self._sse(run_id, self._after(last_event_id), seconds)
@@ -537,17 +540,20 @@ class Runs:
             pass  # expired or unreachable: nothing to count any more
 
     async def cancel(self, run_id: str) -> None:
-        """Ask the run to stop, from any process: its program stops at its next cancellation
-        point and its log ends with ``cancelled``.  Returns at once; a run that has already
-        ended is left as it is.  Raises :class:`RunNotFound`."""
+        """Ask run ``run_id`` to stop, from any process: its program stops at its next
+        cancellation point and its log ends with ``cancelled``.  Returns at once; a run that
+        has already ended is left as it is.  Raises :class:`RunNotFound` for an unknown or
+        forgotten run, :class:`RunStoreUnavailable` if the store cannot be reached."""
         check_run_id(run_id)
         store = self._store
         if await store.request_cancel(run_id):
             await store.finish(run_id, "cancelled", ("cancelled", _CANCELLED), only_if_dead=True)
 
     async def status(self, run_id: str) -> str:
-        """``"running"``, ``"done"``, ``"error"`` or ``"cancelled"``; raises
-        :class:`RunNotFound` (a run whose producer died reads as ``"error"``)."""
+        """The status of run ``run_id``: ``"running"``, ``"done"``, ``"error"`` or
+        ``"cancelled"`` (a run whose producer died reads as ``"error"``).  Raises
+        :class:`RunNotFound` for an unknown or forgotten run, :class:`RunStoreUnavailable` if
+        the store cannot be reached."""
         check_run_id(run_id)
         status = await self._store.status(run_id)
         if status == "running":

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._instrument import CallFrame
     from ._listener import StreamListener
     from ._lm_response import Usage
+    from ._messages import StreamItem
     from ._routing import LMSink
 
 _get_ident = threading.get_ident
@@ -338,13 +339,14 @@ def final_prediction(
 
 
 # ---------------------------------------------------------------------------- emit
-async def emit(item: Any) -> bool:
+async def emit(item: StreamItem) -> bool:
     """Put a custom item into the current stream, waiting while its buffer is full.
 
     Returns ``True`` when the item was queued, ``False`` outside any stream (it does nothing
-    there).  Raises ``StreamClosedError`` when the stream's program has already returned, and
-    ``CancelledError`` when its consumer has left.  A ``Prediction`` cannot be emitted: the
-    stream's own result is the only one, and it comes last.
+    there).  ``item`` may be any object except a ``Prediction`` (``TypeError``): the
+    stream's own result is the only one, and it comes last.  Raises ``StreamClosedError``
+    when the stream's program has already returned, and ``CancelledError`` when its
+    consumer has left.
     """
     run = _current_run()
     if run is None:
@@ -360,14 +362,16 @@ async def emit(item: Any) -> bool:
     return True
 
 
-def emit_sync(item: Any) -> bool:
+def emit_sync(item: StreamItem) -> bool:
     """Put a custom item into the current stream from sync code.
 
     In a worker thread it blocks while the buffer is full (backpressure) and raises
     ``CancelledError`` once the consumer has left: that is where a sync program stops.  On
     the event loop thread (sync code called by an async program) it never blocks; the item
     may overflow the buffer until the program's next ``await emit()`` or instrumented async
-    call.  Returns ``False`` outside any stream.
+    call.  ``item`` and the other results are as for :func:`emit`: ``True`` once queued,
+    ``False`` outside any stream; ``TypeError`` for a ``Prediction``, ``StreamClosedError``
+    after the program returned.
     """
     run = _current_run()
     if run is None:

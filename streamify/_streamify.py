@@ -11,6 +11,7 @@ from typing_extensions import ParamSpec
 from ._callbacks import StatusMessageProvider  # noqa: TC001
 from ._consumer import astream
 from ._listener import StreamListener  # noqa: TC001
+from ._messages import StreamItem  # noqa: TC001
 from ._routing import check_listener_targets, check_predict
 from ._stream import StreamConfig
 from ._sync import sync_stream
@@ -44,7 +45,7 @@ def streamify(
     strict: Optional[bool] = None,
     timeout: Optional[float] = None,
     idle_timeout: Optional[float] = None,
-) -> Callable[P, AsyncGenerator[Any, None]]: ...
+) -> Callable[P, AsyncGenerator[StreamItem, None]]: ...
 @overload
 def streamify(
     program: Callable[P, Any],
@@ -58,7 +59,7 @@ def streamify(
     strict: Optional[bool] = None,
     timeout: Optional[float] = None,
     idle_timeout: Optional[float] = None,
-) -> Callable[P, Generator[Any, None, None]]: ...
+) -> Callable[P, Generator[StreamItem, None, None]]: ...
 @overload
 def streamify(
     program: Callable[P, Any],
@@ -72,7 +73,7 @@ def streamify(
     strict: Optional[bool] = None,
     timeout: Optional[float] = None,
     idle_timeout: Optional[float] = None,
-) -> Callable[P, Generator[Any, None, None]]: ...
+) -> Callable[P, Generator[StreamItem, None, None]]: ...
 @overload
 def streamify(
     program: Callable[P, Any],
@@ -86,7 +87,9 @@ def streamify(
     strict: Optional[bool] = None,
     timeout: Optional[float] = None,
     idle_timeout: Optional[float] = None,
-) -> Union[Callable[P, AsyncGenerator[Any, None]], Callable[P, Generator[Any, None, None]]]: ...
+) -> Union[
+    Callable[P, AsyncGenerator[StreamItem, None]], Callable[P, Generator[StreamItem, None, None]]
+]: ...
 def streamify(
     program: Callable[P, Any],
     status_message_provider: Optional[StatusMessageProvider] = None,
@@ -99,7 +102,9 @@ def streamify(
     strict: Optional[bool] = None,
     timeout: Optional[float] = None,
     idle_timeout: Optional[float] = None,
-) -> Union[Callable[P, AsyncGenerator[Any, None]], Callable[P, Generator[Any, None, None]]]:
+) -> Union[
+    Callable[P, AsyncGenerator[StreamItem, None]], Callable[P, Generator[StreamItem, None, None]]
+]:
     """Wrap ``program`` so that calling it returns a live stream of what it does.
 
     The wrapper takes the program's own arguments.  Iterating what it returns starts the
@@ -119,6 +124,12 @@ def streamify(
     raise into the program instead of being logged (``None``: the ``configure`` setting);
     ``timeout`` limits the whole run and ``idle_timeout`` the wait for any one item, in
     seconds: either cancels the program and raises ``TimeoutError`` to the consumer.
+
+    Returns the wrapper; the stream re-raises what the program raises, as the same object,
+    after the items before it.  Raises, here, when wrapping: ``TypeError`` / ``ValueError``
+    for a coroutine passed instead of the program, a class, a generator function, a provider
+    or listeners of the wrong kind, two listeners for one field of one module, and bad
+    option values.
     """
     config = _checked_config(
         program,
@@ -133,12 +144,12 @@ def streamify(
     )
     if not check_bool(async_streaming, "async_streaming"):
 
-        def sync_streamer(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, None, None]:
+        def sync_streamer(*args: P.args, **kwargs: P.kwargs) -> Generator[StreamItem, None, None]:
             return sync_stream(config, args, kwargs)
 
         return _named(sync_streamer, program)
 
-    def streamer(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[Any, None]:
+    def streamer(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[StreamItem, None]:
         return astream(config, args, kwargs)
 
     return _named(streamer, program)

@@ -306,9 +306,12 @@ def apply_sync_streaming(
     streamify's sync-stream event loop (one per process, in a thread of its own); at most
     ``buffer_size`` items wait between it and the reader.  Closing the generator (``break``,
     ``close()``) stops the stream and returns once it has stopped; an exception of the stream
-    is re-raised as the same object.  For a
-    streamified program, ``streamify(..., async_streaming=False)`` does the same with no
-    second buffer.
+    is re-raised as the same object.  For a streamified program,
+    ``streamify(..., async_streaming=False)`` does the same with no second buffer.
+
+    Returns a generator of the iterator's own items (a type checker sees the same item
+    type).  Raises ``TypeError`` for ``async_generator`` that is not async-iterable or a
+    ``buffer_size`` that is not an int, ``ValueError`` for ``buffer_size < 1``.
     """
     if not hasattr(async_generator, "__aiter__"):
         raise TypeError(

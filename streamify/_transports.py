@@ -35,6 +35,7 @@ from ._responses import (
 
 if TYPE_CHECKING:
     from ._encoding import Default
+    from ._messages import StreamItem
 
 __all__ = ("aiohttp_response", "websocket_stream")
 
@@ -126,7 +127,7 @@ async def _finish(tasks: tuple[asyncio.Task[Any], ...]) -> None:
 
 async def websocket_stream(
     websocket: Any,
-    stream: AsyncIterable[Any],
+    stream: AsyncIterable[StreamItem],
     *,
     protocol: ProtocolArg = "streamify",
     default: Optional[Default] = None,
@@ -186,7 +187,7 @@ async def websocket_stream(
 
 async def aiohttp_response(
     request: Any,
-    stream: AsyncIterable[Any],
+    stream: AsyncIterable[StreamItem],
     *,
     protocol: ProtocolArg = "streamify",
     ndjson: bool = False,
@@ -204,7 +205,7 @@ async def aiohttp_response(
     does not cancel the handler): the frames are closed, stopping the program, and the
     response is returned without a traceback.  Set ``keepalive`` (seconds) so that a write
     happens while the program is quiet.  Bad arguments raise ``TypeError`` / ``ValueError``
-    before the response is prepared.
+    before the response is prepared; without aiohttp installed, ``ModuleNotFoundError``.
     """
     api = "aiohttp_response"
     template = get_protocol(protocol)

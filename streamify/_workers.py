@@ -214,6 +214,10 @@ def asyncify(
     iterating a sync stream) gives its slot back while it waits.  A cancelled caller waits
     for the thread to return before it raises ``CancelledError``: no thread outlives the
     ``await``.
+
+    Returns a function with ``fn``'s parameters whose call is a coroutine of ``fn``'s result
+    (what ``fn`` raises is raised by the ``await``).  Raises ``TypeError`` for an async or
+    non-callable ``fn`` or a ``limit`` that is not an int, ``ValueError`` for ``limit < 1``.
     """
     if not callable(fn):
         raise TypeError(f"asyncify() takes a sync callable, got {type(fn).__name__}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from streamify import Prediction, StatusMessage
 from streamify._context import CURRENT_RUN
@@ -14,11 +14,14 @@ if TYPE_CHECKING:
     from streamify._stream import StreamRun
 
 
-async def collect(stream: AsyncIterator[Any]) -> list[Any]:
+T = TypeVar("T")
+
+
+async def collect(stream: AsyncIterator[T]) -> list[T]:
     return [item async for item in stream]
 
 
-def split(items: Iterable[Any]) -> tuple[list[Any], Prediction]:
+def split(items: Iterable[T]) -> tuple[list[T], Prediction]:
     """(everything before the prediction, the prediction); checks it is last and unique."""
     items = list(items)
     predictions = [item for item in items if isinstance(item, Prediction)]
@@ -27,7 +30,7 @@ def split(items: Iterable[Any]) -> tuple[list[Any], Prediction]:
     return items[:-1], items[-1]
 
 
-def messages(items: Iterable[Any]) -> list[str]:
+def messages(items: Iterable[object]) -> list[str]:
     return [item.message for item in items if isinstance(item, StatusMessage)]
 
 

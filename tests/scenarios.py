@@ -243,7 +243,7 @@ def _sync_program_once() -> int:
 
 def _run_sync_stream_in_both_consumers() -> None:
     items = list(wrap(_sync_program_once, async_streaming=False)())
-    assert items[0] == "x" and items[-1].raw == 7
+    assert items[0] == "x" and isinstance(items[-1], streamify.Prediction) and items[-1].raw == 7
 
     async def main() -> list[Any]:
         return [item async for item in wrap(_sync_program_once)()]

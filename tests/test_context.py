@@ -9,6 +9,8 @@ from typing import Any, Optional
 
 from streamify import (
     BaseCallback,
+    Prediction,
+    StatusMessage,
     StatusMessageProvider,
     asyncify,
     context,
@@ -54,11 +56,12 @@ async def test_caller_context_is_visible_in_an_async_program_its_threads_and_cal
     with context(callbacks=[callback]):
         items = [item async for item in streamify(program, ContextProvider())()]
     result = items[-1]
+    assert isinstance(result, Prediction)
     assert result.program == "req-1"
     assert result.thread == ("req-1", True)
     assert result.tool == "req-1"
     assert callback.seen == ["req-1"]
-    assert items[0].message == "provider sees req-1"
+    assert isinstance(items[0], StatusMessage) and items[0].message == "provider sees req-1"
 
 
 async def test_caller_context_is_visible_in_a_sync_program_running_in_a_worker_thread() -> None:
@@ -69,9 +72,11 @@ async def test_caller_context_is_visible_in_a_sync_program_running_in_a_worker_t
     request_id.set("req-2")
     items = [item async for item in streamify(program, ContextProvider())()]
     assert items[0] == "req-2"
-    assert items[1].message == "provider sees req-2"
-    assert items[-1].tool == "req-2"
-    assert items[-1].thread.startswith("streamify-worker")
+    assert isinstance(items[1], StatusMessage) and items[1].message == "provider sees req-2"
+    result = items[-1]
+    assert isinstance(result, Prediction)
+    assert result.tool == "req-2"
+    assert result.thread.startswith("streamify-worker")
 
 
 def test_caller_context_is_visible_through_the_sync_consumer() -> None:
@@ -83,7 +88,7 @@ def test_caller_context_is_visible_through_the_sync_consumer() -> None:
         items = list(streamify(program, async_streaming=False)())
     finally:
         request_id.reset(token)
-    assert items[-1].raw == "req-3"
+    assert isinstance(items[-1], Prediction) and items[-1].raw == "req-3"
 
 
 async def test_context_is_captured_when_the_stream_starts_not_when_it_is_wrapped() -> None:
@@ -93,7 +98,7 @@ async def test_context_is_captured_when_the_stream_starts_not_when_it_is_wrapped
     stream = streamify(program)
     request_id.set("later")
     items = [item async for item in stream()]
-    assert items[-1].raw == "later"
+    assert isinstance(items[-1], Prediction) and items[-1].raw == "later"
 
 
 async def test_context_changes_inside_the_program_do_not_leak_to_the_caller() -> None:

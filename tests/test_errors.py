@@ -12,6 +12,7 @@ import pytest
 from streamify import (
     BaseCallback,
     CallbackError,
+    Prediction,
     StatusMessageProvider,
     context,
     emit,
@@ -116,7 +117,7 @@ async def test_failing_status_provider_is_logged_with_traceback_and_the_program_
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="streamify"):
         items = [i async for i in streamify(program_using_search, FailingProvider())()]
-    assert items[-1].raw == "found x"
+    assert isinstance(items[-1], Prediction) and items[-1].raw == "found x"
     assert messages(items) == [
         "Tool calling finished! Querying the LLM with tool calling results..."
     ]
@@ -130,7 +131,7 @@ async def test_failing_callback_is_logged_with_traceback_and_the_program_goes_on
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="streamify"), context(callbacks=[FailingCallback()]):
         items = [i async for i in streamify(program_using_search)()]
-    assert items[-1].raw == "found x"
+    assert isinstance(items[-1], Prediction) and items[-1].raw == "found x"
     (record,) = caplog.records
     assert "FailingCallback.on_tool_start" in record.getMessage()
     assert record.exc_info is not None and "callback bug" in str(record.exc_info[1])

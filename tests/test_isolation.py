@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from streamify import (
     BaseCallback,
+    Prediction,
     StatusMessage,
     StatusMessageProvider,
     configure,
@@ -94,7 +95,7 @@ async def test_streamify_never_mutates_global_callbacks() -> None:
         assert current_settings() is before
         assert seen_inside == [(recorder,)]  # the stream's own status handling is no callback
         assert recorder.starts == ["echo"]
-        assert items[0].message == "start 1"
+        assert isinstance(items[0], StatusMessage) and items[0].message == "start 1"
     finally:
         configure(callbacks=[])
 
@@ -119,5 +120,5 @@ async def test_a_stream_outside_any_call_sees_no_other_streams_items() -> None:
     release.set()
     rest = [item async for item in long_stream]
     assert first == "long"
-    assert len(rest) == 1 and rest[0].raw is None
+    assert len(rest) == 1 and isinstance(rest[0], Prediction) and rest[0].raw is None
     assert len(short_items) == 3

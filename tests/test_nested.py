@@ -48,7 +48,9 @@ async def test_the_outer_stream_sees_only_what_the_outer_program_emits_or_forwar
         "Calling tool inner_tool...",
         "Tool calling finished! Querying the LLM with tool calling results...",
     ]
-    assert items[-1].inner == "inner" and items[-1].forwarded == 3
+    result = items[-1]
+    assert isinstance(result, Prediction)
+    assert result.inner == "inner" and result.forwarded == 3
     # The inner tool's call knows it ran inside the inner module, itself inside the outer one.
     inner_status = [i for i in items if isinstance(i, StatusMessage)][2]
     assert inner_status.parent_call_id is not None
@@ -59,7 +61,8 @@ async def test_without_forwarding_the_outer_stream_sees_nothing_of_the_inner_one
 
     async def outer_program() -> str:
         items = [item async for item in inner()]
+        assert isinstance(items[-1], Prediction)
         return str(items[-1].raw)
 
     items = [item async for item in streamify(outer_program)()]
-    assert len(items) == 1 and items[0].raw == "inner"
+    assert len(items) == 1 and isinstance(items[0], Prediction) and items[0].raw == "inner"

@@ -158,6 +158,7 @@ async def test_other_return_values_are_wrapped_and_stay_reachable_as_raw() -> No
     assert isinstance(wrapped, Prediction)
     assert wrapped.raw is marker
     (mapped,) = await collect(streamify(returns_mapping)())
+    assert isinstance(mapped, Prediction)
     assert mapped.answer == 42
     assert mapped["answer"] == 42
     assert mapped.raw == {"answer": 42}

@@ -145,7 +145,7 @@ def test_endless_idle_timeout_works_in_the_sync_consumer(seconds: float) -> None
         return 1
 
     items = list(streamify(program, idle_timeout=seconds, timeout=seconds, async_streaming=False)())
-    assert items[0] == "x" and items[1].raw == 1
+    assert items[0] == "x" and isinstance(items[1], Prediction) and items[1].raw == 1
 
 
 @pytest.mark.parametrize("seconds", [float("inf"), 1e300, 10**400], ids=["inf", "1e300", "10**400"])
@@ -155,7 +155,7 @@ async def test_endless_idle_timeout_works_in_the_async_consumer(seconds: float) 
         return 1
 
     items = [item async for item in streamify(program, idle_timeout=seconds, timeout=seconds)()]
-    assert items[0] == "x" and items[1].raw == 1
+    assert items[0] == "x" and isinstance(items[1], Prediction) and items[1].raw == 1
 
 
 # 13. decorators detect async callables as streamify() does
@@ -203,7 +203,7 @@ def test_sync_streams_share_one_long_lived_loop_so_loop_bound_clients_keep_worki
     stream = streamify(program, async_streaming=False)
     for _ in range(3):
         items = list(stream())
-        assert items[-1].raw == "ok"
+        assert isinstance(items[-1], Prediction) and items[-1].raw == "ok"
     assert not _bound[0].is_closed()
 
 
@@ -217,6 +217,7 @@ def test_a_sync_stream_consumed_on_the_stream_loop_itself_gets_a_private_loop() 
         return list(streamify(inner, async_streaming=False)())
 
     items = list(streamify(outer, async_streaming=False)())
+    assert isinstance(items[-1], Prediction)
     inner_items = items[-1].raw
     assert inner_items[0] == "inner" and inner_items[1].raw == 2
 

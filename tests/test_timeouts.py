@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streamify import emit, emit_sync, streamify
+from streamify import Prediction, emit, emit_sync, streamify
 from streamify._channel import Channel
 
 
@@ -97,4 +97,4 @@ async def test_a_program_that_finishes_in_time_is_unaffected_by_timeouts() -> No
         return 1
 
     items = [item async for item in streamify(program, timeout=30, idle_timeout=30)()]
-    assert items[0] == "x" and items[1].raw == 1
+    assert items[0] == "x" and isinstance(items[1], Prediction) and items[1].raw == 1

@@ -9,7 +9,16 @@ from typing import Any
 import pytest
 
 import streamify as sf
-from streamify import StatusMessageProvider, asyncify, configure, context, module, streamify, tool
+from streamify import (
+    Prediction,
+    StatusMessageProvider,
+    asyncify,
+    configure,
+    context,
+    module,
+    streamify,
+    tool,
+)
 
 
 async def async_program() -> int:
@@ -125,7 +134,7 @@ async def test_is_async_program_uses_acall_when_the_program_has_one() -> None:
             return "async"
 
     items = [item async for item in streamify(Program(), is_async_program=True)()]
-    assert items[-1].raw == "async"
+    assert isinstance(items[-1], Prediction) and items[-1].raw == "async"
 
 
 async def test_an_async_callable_object_is_detected_without_the_flag() -> None:
@@ -134,7 +143,7 @@ async def test_an_async_callable_object_is_detected_without_the_flag() -> None:
             return "awaited"
 
     items = [item async for item in streamify(Program())()]
-    assert items[-1].raw == "awaited"
+    assert isinstance(items[-1], Prediction) and items[-1].raw == "awaited"
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,8 @@ if TYPE_CHECKING:
 
     from starlette.requests import Request
 
+    from streamify import StreamItem
+
     Pace = Callable[[int], Awaitable[None]]
     """Awaited before the fake LM sends chunk number ``index`` (from 0) of its reply."""
 
@@ -161,7 +163,7 @@ def _fields(reply: str) -> dict[str, str]:
 
 def build_programs(
     *, delay: float, tick: float, pace: Optional[Pace], activity: Activity
-) -> tuple[Callable[..., AsyncIterator[Any]], Callable[..., AsyncIterator[Any]]]:
+) -> tuple[Callable[..., AsyncIterator[StreamItem]], Callable[..., AsyncIterator[StreamItem]]]:
     """The streamified assistant and the streamified endless program."""
 
     async def default_pace(index: int) -> None:
@@ -374,7 +376,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 def _protocol_routes(
-    ask: Callable[..., AsyncIterator[Any]], *, keepalive: Optional[float]
+    ask: Callable[..., AsyncIterator[StreamItem]], *, keepalive: Optional[float]
 ) -> list[Route]:
     """The assistant in each front-end protocol, at the path its client posts to by default.
 
@@ -390,7 +392,7 @@ def _protocol_routes(
         in_metadata = isinstance(metadata, dict) and metadata.get("fail") not in (None, "", "0")
         return _flag(request, "fail") or body.get("fail") is True or in_metadata
 
-    def serve(protocol: Any, items: AsyncIterator[Any]) -> Response:
+    def serve(protocol: Any, items: AsyncIterator[StreamItem]) -> Response:
         frames = streaming_response(items, protocol=protocol, keepalive=keepalive)
         return StreamingResponse(frames, headers=protocol_headers(protocol))
 
