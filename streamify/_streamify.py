@@ -117,19 +117,16 @@ def streamify(
 
     Async programs (async functions, objects with an async ``__call__``, or ``program.acall``
     with ``is_async_program=True``) run as a task on the consumer's loop; sync programs run in
-    a worker thread.  ``async_streaming=False`` returns a sync generator instead.
-
-    Keyword-only extras: ``buffer_size`` (>= 1) is the most items that may wait between the
+    a worker thread.  ``async_streaming=False`` returns a sync generator instead.  Extras: ``buffer_size`` (>= 1) is the most items that may wait between the
     program and the consumer; ``strict=True`` makes a failing callback or status provider
     raise into the program instead of being logged (``None``: the ``configure`` setting);
     ``timeout`` limits the whole run and ``idle_timeout`` the wait for any one item, in
     seconds: either cancels the program and raises ``TimeoutError`` to the consumer.
 
     Returns the wrapper; the stream re-raises what the program raises, as the same object,
-    after the items before it.  Raises, here, when wrapping: ``TypeError`` / ``ValueError``
-    for a coroutine passed instead of the program, a class, a generator function, a provider
-    or listeners of the wrong kind, two listeners for one field of one module, and bad
-    option values.
+    after the items before it.  Raises ``TypeError`` / ``ValueError`` here, when wrapping, for
+    a coroutine instead of the program, a class, a generator function, a provider or
+    listeners of the wrong kind, two listeners for one field of one module, bad options.
     """
     config = _checked_config(
         program,
