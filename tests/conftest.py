@@ -15,6 +15,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
+import hypothesis  # noqa: F401  (imported before any gc.freeze: see _collect_garbage)
 import pytest
 
 if TYPE_CHECKING:
@@ -72,13 +73,21 @@ def _collect_garbage(module: object) -> None:
     What survives a collection is frozen (``gc.freeze``), so the next test's collection
     walks only the objects made since: a full collection over the whole heap after every
     test was most of the suite's time.  The first test of each module unfreezes first, so
-    garbage that older objects became is collected at least once per module.
+    garbage that older objects became is collected at least once per module, and the
+    session ends unfrozen (``pytest_sessionfinish``).  ``gc.get_referrers`` does not see
+    frozen objects: hypothesis, whose import checks a referrer that way (trio's hook), is
+    imported before anything is frozen.
     """
     if module is not _collected_module[0]:
         _collected_module[0] = module
         gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)
