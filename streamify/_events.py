@@ -166,8 +166,13 @@ class StatusHooks:
     ) -> None:
         self._put = put  # the run's put_sync
         self.strict = strict
-        self._start_hooks = {k: getattr(provider, e.start_hook) for k, e in EVENTS.items()}
-        self._end_hooks = {k: getattr(provider, e.end_hook) for k, e in EVENTS.items()}
+        # kind -> (bound hook, event name): one lookup per message on the hot path
+        self._start_hooks = {
+            k: (getattr(provider, e.start_hook), e.start_event) for k, e in EVENTS.items()
+        }
+        self._end_hooks = {
+            k: (getattr(provider, e.end_hook), e.end_event) for k, e in EVENTS.items()
+        }
         overridden = (
             type(provider).tool_call_status_message
             is not StatusMessageProvider.tool_call_status_message
@@ -177,27 +182,27 @@ class StatusHooks:
 
     def on_start(self, frame: CallFrame, inputs: dict[str, Any]) -> None:
         """Queue the provider's start message for ``frame``, if it has one."""
-        hook = self._start_hooks[frame.kind]
+        hook, event = self._start_hooks[frame.kind]
         try:
             message = hook(frame.instance, inputs)
         except Exception as exc:
             handle_listener_failure(exc, hook_name(hook), self.strict)
             return
         if message is not None:
-            self._queue_status(message, hook, frame, EVENTS[frame.kind].start_event, inputs)
+            self._queue_status(message, hook, frame, event, inputs)
 
     def on_end(self, frame: CallFrame, outputs: Any, exception: Optional[BaseException]) -> None:
         """Queue the provider's end message for ``frame``, if it has one."""
         if exception is not None:
             return  # a failed call has no end message (the end hooks take outputs only)
-        hook = self._end_hooks[frame.kind]
+        hook, event = self._end_hooks[frame.kind]
         try:
             message = hook(outputs)
         except Exception as exc:
             handle_listener_failure(exc, hook_name(hook), self.strict)
             return
         if message is not None:
-            self._queue_status(message, hook, frame, EVENTS[frame.kind].end_event, outputs)
+            self._queue_status(message, hook, frame, event, outputs)
 
     def _queue_status(
         self, message: Any, hook: Any, frame: CallFrame, event: EventKind, detail: Any
