@@ -6,6 +6,8 @@ chunks of chosen output fields, custom items the program emits, and last, exactl
 result as a ``Prediction``.  See the README for the guarantees.
 """
 
+import typing as _typing
+
 from ._callbacks import BaseCallback as BaseCallback
 from ._callbacks import StatusMessageProvider as StatusMessageProvider
 from ._context import Settings as Settings
@@ -74,14 +76,20 @@ from ._workers import asyncify as asyncify
 __version__ = "0.1.0.dev0"
 
 # Exports say ``streamify.X`` in reprs, tracebacks and pickles, not the private module they
-# live in.  The records whose annotations name typing helpers keep their own module:
-# ``typing.get_type_hints`` resolves a class's string annotations in ``__module__``'s globals
-# (a function's come from its ``__globals__``, so functions are unaffected); pickling works
-# either way, as both names import.
-_OWN_MODULE = frozenset(
-    {"FieldFormat", "MarkerFormat", "PartialResponse", "Prediction", "StatusMessage"}
-    | {"StreamResponse", "Usage"}
-)
+# live in.  ``typing.get_type_hints`` resolves a class's string annotations in the globals of
+# ``__module__``, which would then be this package's: so a class's own annotations are
+# resolved first, in its defining module, and stored resolved (functions are unaffected:
+# theirs resolve in ``__globals__``).
+
+
+def _resolve_annotations(cls: type) -> None:
+    own = cls.__dict__.get("__annotations__")  # noqa: RUF063 (this class's own, not inherited)
+    if not own or not any(isinstance(value, (str, _typing.ForwardRef)) for value in own.values()):
+        return
+    # Names a module imports only for type checking are found among the exports.
+    hints = _typing.get_type_hints(cls, localns=dict(globals()), include_extras=True)
+    cls.__annotations__ = {key: hints.get(key, value) for key, value in own.items()}
+
 
 __all__ = (
     "AGUIProtocol",
@@ -152,6 +160,8 @@ __all__ = (
 
 for _name in __all__:
     _obj = globals()[_name]
-    if _name not in _OWN_MODULE and getattr(_obj, "__module__", "").startswith("streamify._"):
+    if getattr(_obj, "__module__", "").startswith("streamify._"):
+        if isinstance(_obj, type):
+            _resolve_annotations(_obj)
         _obj.__module__ = __name__
 del _name, _obj

@@ -40,15 +40,13 @@ from __future__ import annotations
 import copy
 import re
 import secrets
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Optional, Union
+from collections.abc import Mapping, Sequence  # noqa: TC003 (class annotations: see __init__)
+from typing import Any, ClassVar, NamedTuple, Optional, Union
 
 from typing_extensions import Self
 
 from ._encoding import Default, _convert_payload, _payload, _status_json, _to_json, _token_json
 from ._messages import Prediction, StatusMessage, StreamItem, StreamResponse
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
 
 __all__ = ("Event", "StreamProtocol", "StreamifyProtocol", "encode_json", "error_payload")
 

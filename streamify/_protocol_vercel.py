@@ -29,6 +29,7 @@ and ``data: [DONE]`` at the end.  The chunks rebuild one assistant message
 
 from __future__ import annotations
 
+from collections.abc import Mapping  # noqa: TC003 (a class annotation: see __init__)
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Union
 
 from ._encoding import _payload
@@ -47,7 +48,7 @@ from ._protocol_parts import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping, Sequence
+    from collections.abc import Collection, Sequence
 
     from ._messages import Prediction, StatusMessage, StreamItem, StreamResponse
 

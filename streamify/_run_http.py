@@ -17,13 +17,14 @@ Nothing here imports a web framework; the helpers only await ``Runs``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator  # noqa: TC003 (a class annotation: see __init__)
 from typing import TYPE_CHECKING, NamedTuple, Optional, Union
 
 from ._encoding import _to_json
 from ._run_store import RunNotFound, RunStoreUnavailable
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterable, Mapping
+    from collections.abc import AsyncIterable, Mapping
 
     from ._messages import StreamItem
     from ._runs import Runs

@@ -112,16 +112,16 @@ def streamify(
     ``status_message_provider`` (DSPy's default provider if ``None``), :class:`StreamResponse`
     token chunks from ``stream_listeners``, the custom items the program passes to
     ``emit()`` / ``emit_sync()``, and last, exactly once, the result as a :class:`Prediction`
-    (left out when ``include_final_prediction_in_output_stream=False`` and a listener streamed
-    something).
+    (unless ``include_final_prediction_in_output_stream=False`` and a listener streamed).
 
     Async programs (async functions, objects with an async ``__call__``, or ``program.acall``
     with ``is_async_program=True``) run as a task on the consumer's loop; sync programs run in
-    a worker thread.  ``async_streaming=False`` returns a sync generator instead.  Extras: ``buffer_size`` (>= 1) is the most items that may wait between the
-    program and the consumer; ``strict=True`` makes a failing callback or status provider
-    raise into the program instead of being logged (``None``: the ``configure`` setting);
-    ``timeout`` limits the whole run and ``idle_timeout`` the wait for any one item, in
-    seconds: either cancels the program and raises ``TimeoutError`` to the consumer.
+    a worker thread.  ``async_streaming=False`` returns a sync generator instead.  Extras:
+    ``buffer_size`` (>= 1) is the most items that may wait between program and consumer;
+    ``strict=True`` makes a failing callback or status provider raise into the program, not
+    be logged (``None``: the ``configure`` setting); ``timeout`` (the whole run) and
+    ``idle_timeout`` (the wait for any one item), in seconds, cancel the program and raise
+    ``TimeoutError`` to the consumer.
 
     Returns the wrapper; the stream re-raises what the program raises, as the same object,
     after the items before it.  Raises ``TypeError`` / ``ValueError`` here, when wrapping, for
