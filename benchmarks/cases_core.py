@@ -265,7 +265,7 @@ _STATUS_PROGRAMS: dict[str, Callable[[int], Any]] = {
 
 def case_status(params: Result, settings: Result) -> Result:
     """Cost per status message: a ``@tool`` called in a loop (2 messages per call)."""
-    program_kind, buffer_size = params["program"], params["buffer_size"]
+    program_kind, buffer_size = params["program"], 16
     stream = wrap(_STATUS_PROGRAMS[program_kind], buffer_size=buffer_size)
 
     async def run(messages: int) -> float:
@@ -274,9 +274,39 @@ def case_status(params: Result, settings: Result) -> Result:
             pass
         return perf() - start
 
-    figures = loop_throughput(run, settings)
-    figures["unit"] = "seconds per status message"
+    figures = loop_throughput(run, settings)  # seconds per status message
     return {"program": program_kind, "buffer_size": buffer_size, "throughput": figures}
+
+
+class _RoundTrip:
+    """The floor under any first item of a sync program: a raw loop -> thread -> loop round
+    trip (a job handed to a waiting thread, answered with ``call_soon_threadsafe``)."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._answer, daemon=True)
+        self.thread.start()
+
+    def _answer(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            job[0].call_soon_threadsafe(job[1].set_result, None)
+
+    async def __call__(self) -> float:
+        loop = asyncio.get_running_loop()
+        start = perf()
+        future = loop.create_future()
+        self.jobs.put((loop, future))
+        await future
+        return perf() - start
+
+    def close(self) -> None:
+        self.jobs.put(None)
+        self.thread.join()
+
+
+def _spread(samples: list[float]) -> Result:
+    ordered = sorted(samples)
+    return {"p50": percentile(ordered, 50), "p99": percentile(ordered, 99), "min": ordered[0]}
 
 
 def case_first_item(params: Result, settings: Result) -> Result:
@@ -284,21 +314,15 @@ def case_first_item(params: Result, settings: Result) -> Result:
 
     The program is sync (it runs in a worker thread) and calls a ``@tool`` ``calls`` times,
     so each stream carries ``2 * calls`` status messages and the ``Prediction``.  Buffer sizes
-    take turns, stream after stream, so that they share the machine's state.  Between the
-    streams, the floor under any first item of a sync program: a raw loop -> thread -> loop
-    round trip (a job handed to a waiting thread, answered with ``call_soon_threadsafe``).
+    take turns, stream after stream, so that they share the machine's state, and a raw
+    round trip (``_RoundTrip``) is timed between the streams.
     """
-    sizes: list[int] = params["buffer_sizes"]
-    calls: int = params["calls"]
+    sizes, calls = settings["buffer_sizes"], 4
     streams = {size: wrap(_sync_status_program, buffer_size=size) for size in sizes}
     first: dict[int, list[float]] = {size: [] for size in sizes}
     whole: dict[int, list[float]] = {size: [] for size in sizes}
     raw: list[float] = []
-    jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-
-    def answer() -> None:
-        while (job := jobs.get()) is not None:
-            job[0].call_soon_threadsafe(job[1].set_result, None)
+    round_trip = _RoundTrip()
 
     async def one(size: int) -> tuple[float, float]:
         start = perf()
@@ -308,14 +332,6 @@ def case_first_item(params: Result, settings: Result) -> Result:
         async for _ in agen:
             pass
         return got_first - start, perf() - start
-
-    async def round_trip() -> float:
-        loop = asyncio.get_running_loop()
-        start = perf()
-        future = loop.create_future()
-        jobs.put((loop, future))
-        await future
-        return perf() - start
 
     async def main() -> None:
         for _ in range(settings["first_item_warmup"]):
@@ -329,34 +345,14 @@ def case_first_item(params: Result, settings: Result) -> Result:
                 whole[size].append(b)
             raw.append(await round_trip())
 
-    responder = threading.Thread(target=answer, daemon=True)
-    responder.start()
     try:
         asyncio.run(main())
     finally:
-        jobs.put(None)
-        responder.join()
-
-    def spread(samples: list[float]) -> Result:
-        ordered = sorted(samples)
-        return {"p50": percentile(ordered, 50), "p99": percentile(ordered, 99), "min": ordered[0]}
-
-    return {
-        "program": "sync",
-        "calls": calls,
-        "status_messages_per_stream": 2 * calls,
-        "per_buffer_size": [
-            {
-                "buffer_size": size,
-                "first_item": spread(first[size]),
-                "whole_stream": spread(whole[size]),
-                "streams": len(first[size]),
-            }
-            for size in sizes
-        ],
-        "raw_thread_round_trip": spread(raw),
-        "unit": "seconds from calling the stream",
-    }
+        round_trip.close()
+    per_size = [{"buffer_size": size, "first_item": _spread(first[size]),
+                 "whole_stream": _spread(whole[size]), "streams": len(first[size])}
+                for size in sizes]  # fmt: skip
+    return {"calls": calls, "per_buffer_size": per_size, "raw_thread_round_trip": _spread(raw)}
 
 
 # ---------------------------------------------------------------------------- memory
@@ -411,12 +407,9 @@ def case_memory(params: Result, settings: Result) -> Result:
 
     tracemalloc.start()
     try:
-        flat = peaks(params["flat_buffer_size"], params["flat_items"])
-        per_size = [peaks(size, [params["per_size_items"]])[0] for size in params["buffer_sizes"]]
+        flat = peaks(16, settings["memory_flat_items"])
+        lengths = [settings["memory_per_size_items"]]
+        per_size = [peaks(size, lengths)[0] for size in settings["buffer_sizes"]]
     finally:
         tracemalloc.stop()
-    return {
-        "path": path,
-        "flat": {"buffer_size": params["flat_buffer_size"], "runs": flat},
-        "per_buffer_size": per_size,
-    }
+    return {"path": path, "flat": {"buffer_size": 16, "runs": flat}, "per_buffer_size": per_size}

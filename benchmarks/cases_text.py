@@ -80,7 +80,7 @@ def case_listener(params: Result, settings: Result) -> Result:
     streamed ``loops`` times per repeat (about 10,000 chunks), so that it is timeable."""
     fmt, repeats = params["format"], settings["listener_repeats"]
     out: Result = {"format": fmt, "chunk_chars": CHUNK_CHARS}
-    for tokens in params["field_tokens"]:
+    for tokens in params.get("field_tokens", settings["listener_tokens"]):
         chunks = _chunked(build_reply(fmt, tokens))
         field = build_field(fmt, tokens)
         listener = StreamListener("answer", field_format=fmt)
@@ -93,12 +93,8 @@ def case_listener(params: Result, settings: Result) -> Result:
             _time_baseline(chunks, loops)
         ours = statistics.median(_time_listener(fmt, chunks, loops) for _ in range(repeats))
         base = statistics.median(_time_baseline(chunks, loops) for _ in range(repeats))
-        out[f"{tokens}_tokens"] = {
-            "chunks": len(chunks),
-            "per_chunk_us": ours,
-            "baseline_us": base,
-            "vs_baseline": ours / base,
-        }
+        figures = {"chunks": len(chunks), "per_chunk_us": ours, "baseline_us": base}
+        out[f"{tokens}_tokens"] = {**figures, "vs_baseline": ours / base}
     return out
 
 
@@ -106,62 +102,33 @@ def case_listener(params: Result, settings: Result) -> Result:
 def chunk_streams(tokens: list[str]) -> dict[str, list[Any]]:
     """One reply per chunk shape, as the provider sends it (JSON-decoded): an opening event,
     one text delta per token, the closing events."""
-    resp = {
-        "id": "r",
-        "object": "response",
-        "created_at": 1,
-        "model": "m",
-        "output": [],
-        "parallel_tool_calls": True,
-        "tool_choice": "auto",
-        "tools": [],
-        "status": "completed",
-    }
-    text = {"item_id": "m", "output_index": 0, "content_index": 0, "logprobs": []}
-    message = {
-        "id": "m",
-        "type": "message",
-        "role": "assistant",
-        "model": "m",
-        "content": [],
-        "usage": {"input_tokens": 3, "output_tokens": 1},
-    }
+    resp = {"id": "r", "object": "response", "created_at": 1, "model": "m", "output": [],
+            "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+            "status": "completed"}  # fmt: skip
+    text = {"type": "response.output_text.delta", "item_id": "m", "output_index": 0,
+            "content_index": 0, "logprobs": [], "sequence_number": 1}  # fmt: skip
+    message = {"id": "m", "type": "message", "role": "assistant", "model": "m", "content": [],
+               "usage": {"input_tokens": 3, "output_tokens": 1}}  # fmt: skip
 
     def chat(content: str | None, finish: str | None = None) -> Result:
-        delta = {} if content is None else {"content": content}
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        return {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": 1,
-            "model": "m",
-            "choices": [choice],
-        }
+        choice = {"index": 0, "delta": {} if content is None else {"content": content},
+                  "finish_reason": finish}  # fmt: skip
+        return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [choice]}  # fmt: skip
 
+    delta = "content_block_delta"
     return {
         "str": list(tokens),
         "openai_chat": [chat(""), *(chat(t) for t in tokens), chat(None, "stop")],
-        "openai_responses": [
-            {"type": "response.created", "response": resp, "sequence_number": 0},
-            *(
-                {"type": "response.output_text.delta", "delta": t, "sequence_number": 1, **text}
-                for t in tokens
-            ),
-            {"type": "response.completed", "response": resp, "sequence_number": 2},
-        ],
-        "anthropic": [
-            {"type": "message_start", "message": message},
-            *(
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": t},
-                }
-                for t in tokens
-            ),
-            {"type": "message_stop"},
-        ],
-    }
+        "openai_responses": [{"type": "response.created", "response": resp, "sequence_number": 0},
+                             *({**text, "delta": t} for t in tokens),
+                             {"type": "response.completed", "response": resp,
+                              "sequence_number": 2}],
+        "anthropic": [{"type": "message_start", "message": message},
+                      *({"type": delta, "index": 0, "delta": {"type": "text_delta", "text": t}}
+                        for t in tokens),
+                      {"type": "message_stop"}],
+    }  # fmt: skip
 
 
 def _extract(shape: str, chunk: Any) -> Any:
@@ -209,14 +176,8 @@ def build_json(shape: str, size: int) -> str:
         return json.dumps({"title": "A long text", "text": words[: size - 40]})
     records, length, index = [], 0, 0
     while length < size:
-        record = {
-            "id": index,
-            "title": f"Item {index} caf\u00e9",
-            "tags": ["a", "b"],
-            "score": index / 7,
-            "done": index % 2 == 0,
-            "note": None,
-        }
+        record = {"id": index, "title": f"Item {index} caf\u00e9", "tags": ["a", "b"],
+                  "score": index / 7, "done": index % 2 == 0, "note": None}  # fmt: skip
         records.append(record)
         length += len(json.dumps(record)) + 2
         index += 1

@@ -60,9 +60,10 @@ def _per_frame(loop: asyncio.AbstractEventLoop, make: Callable[[], Any], n: int)
 
 
 def case_encoder(params: Result, settings: Result) -> Result:
-    """Seconds per frame of each encoder variant and protocol over one streamified program
+    """Seconds per frame of each encoder variant and protocol over a streamified program
     emitting small dicts (``plain``: over a plain async generator, which keepalive steps in a
-    helper task), the variants taking turns; the raw baseline is a hand-written SSE loop."""
+    helper task), taking turns; the raw baseline is a hand-written SSE loop.  The Responses
+    protocol leaves custom items out unless ``extras=True``: it is measured with them."""
     n, rounds = settings["encoder_items"], settings["encoder_rounds"]
     makes: dict[str, Callable[[], Any]] = {
         "hand_written": lambda: _hand_written(n),
@@ -74,7 +75,8 @@ def case_encoder(params: Result, settings: Result) -> Result:
         "plain_keepalive": lambda: streaming_response(_plain(n), keepalive=KEEPALIVE),
     }
     for name in PROTOCOLS:
-        makes[name] = lambda name=name: streaming_response(ask(n), protocol=name)
+        protocol = streamify.OpenAIResponsesProtocol(extras=True) if "openai" in name else name
+        makes[name] = lambda p=protocol: streaming_response(ask(n), protocol=p)
     loop = asyncio.new_event_loop()
     try:
         frame = interleaved({k: _per_frame(loop, m, n) for k, m in makes.items()}, rounds)
@@ -183,15 +185,13 @@ def case_http(params: Result, settings: Result) -> Result:
         server.terminate()
         server.wait(30)
     median = {route: statistics.median(values) for route, values in fps.items()}
+    ratios = {f"{r}_vs_sse_starlette": median[r] / median["sse-starlette"] for r in routes[:2]}
     return {
         "items": n,
         "frames_per_second": median,
         "ttfb_s": {route: statistics.median(values) for route, values in ttfb.items()},
         "sse_starlette_version": optional("sse_starlette").__version__,
-        "ratios": {
-            f"{route}_vs_sse_starlette": median[route] / median["sse-starlette"]
-            for route in routes[:2]
-        },
+        "ratios": ratios,
     }
 
 
@@ -246,19 +246,8 @@ def _redis(n: int, repeats: int, fan_n: int, readers: int) -> Result:
     if executable is None or optional("redis") is None:
         return not_installed("redis-server" if executable is None else "redis")
     port, directory = _free_port(), tempfile.mkdtemp(prefix="streamify-bench-redis-")
-    command = [
-        executable,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        directory,
-    ]
+    options = f"--port {port} --bind 127.0.0.1 --appendonly no --dir {directory}".split()
+    command = [executable, *options, "--save", ""]
     server, url = _start(command, port), f"redis://127.0.0.1:{port}/0"
     try:
         xadd = _per_item(lambda: _xadd_alone(url, n), repeats, n)
@@ -270,13 +259,8 @@ def _redis(n: int, repeats: int, fan_n: int, readers: int) -> Result:
         server.terminate()
         server.wait(10)
         shutil.rmtree(directory, ignore_errors=True)
-    return {
-        "status": "measured",
-        "xadd_s": xadd,
-        "run_s": log,
-        "ratio": log / xadd,
-        "fanout_s_per_reader": fan / readers,
-    }
+    figures = {"xadd_s": xadd, "run_s": log, "ratio": log / xadd}
+    return {"status": "measured", **figures, "fanout_s_per_reader": fan / readers}
 
 
 def case_runs(params: Result, settings: Result) -> Result:
@@ -288,17 +272,9 @@ def case_runs(params: Result, settings: Result) -> Result:
     plain = _per_item(lambda: _encoded(n), repeats, n)
     memory = _per_item(lambda: _run(MemoryRunStore(), n), repeats, n)
     fan = _per_item(lambda: _run(MemoryRunStore(), fan_n, readers), repeats, fan_n)
-    return {
-        "items": n,
-        "readers": readers,
-        "memory": {
-            "plain_s": plain,
-            "run_s": memory,
-            "ratio": memory / plain,
-            "fanout_s_per_reader": fan / readers,
-        },
-        "redis": _redis(n, repeats, fan_n, readers),
-    }
+    figures = {"plain_s": plain, "run_s": memory, "ratio": memory / plain}
+    memory_log = {**figures, "fanout_s_per_reader": fan / readers}
+    return {"items": n, "memory": memory_log, "redis": _redis(n, repeats, fan_n, readers)}
 
 
 if __name__ == "__main__":

@@ -49,60 +49,43 @@ QUICK = {
     "lm_tokens": 500, "json_repeats": 3, "json_sizes": [1000, 100_000], "encoder_items": 5000,
     "encoder_rounds": 5, "http_items": 5000, "http_repeats": 3, "ttfb_requests": 15,
     "runs_items": 2000, "runs_repeats": 3, "case_timeout_s": 120,
+    "buffer_sizes": list(BUFFER_SIZES), "listener_tokens": [10_000, 40_000],
 }  # fmt: skip
 MODES: dict[str, dict[str, Any]] = {"quick": QUICK, "thorough": {**QUICK,
     "target_s": 0.2, "n_min": 2000, "n_max": 5_000_000, "repeats": 11, "latency_items": 10_000,
     "latency_repeats": 7, "memory_flat_items": [10_000, 100_000, 1_000_000],
     "memory_per_size_items": 20_000, "first_item_rounds": 1000, "first_item_warmup": 50,
     "listener_repeats": 15, "lm_rounds": 25, "lm_tokens": 2000, "json_repeats": 7,
-    "json_sizes": [1000, 10_000, 100_000, 1_000_000], "encoder_items": 50_000,
+    "json_sizes": [1000, 10_000, 100_000, 1_000_000], "encoder_items": 20_000,
     "encoder_rounds": 9, "http_items": 50_000, "http_repeats": 7, "ttfb_requests": 50,
     "runs_items": 10_000, "runs_repeats": 7, "case_timeout_s": 900,
 }}  # fmt: skip
 
 
 def plan(mode: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """Every case of a run as ``(key, "module.function", params)``, in running order."""
-    settings, core, text = MODES[mode], "cases_core.case_", "cases_text.case_"
-    cases: list[tuple[str, str, dict[str, Any]]] = [
-        ("raw_async_generator", core + "raw_async_generator", {})
-    ]
+    """Every case of a run as ``(key, "module.function", params)``, in running order: the
+    baselines beside the cases compared with them, buffer size by buffer size."""
+    core, text = "cases_core.case_", "cases_text.case_"
+    cases = [("raw_async_generator", core + "raw_async_generator", {})]
     for size in BUFFER_SIZES:
         if size == 16:
             cases.append(("raw_call_soon_threadsafe", core + "raw_call_soon_threadsafe", {}))
         for raw in ("raw_asyncio_queue", "raw_thread_queue"):
             cases.append((f"{raw}[{size}]", core + raw, {"buffer_size": size}))
         for path in PATHS:
-            cases.append(
-                (f"channel.{path}[{size}]", core + "channel", {"path": path, "buffer_size": size})
-            )
+            params = {"path": path, "buffer_size": size}
+            cases.append((f"channel.{path}[{size}]", core + "channel", params))
     for program in ("sync", "async", "async_tool"):
-        cases.append(
-            (f"status.{program}", core + "status", {"program": program, "buffer_size": 16})
-        )
-    cases.append(
-        ("first_item", core + "first_item", {"buffer_sizes": list(BUFFER_SIZES), "calls": 4})
-    )
-    for path in PATHS:
-        memory = {
-            "path": path,
-            "flat_buffer_size": 16,
-            "flat_items": settings["memory_flat_items"],
-            "buffer_sizes": list(BUFFER_SIZES),
-            "per_size_items": settings["memory_per_size_items"],
-        }
-        cases.append((f"memory.{path}", core + "memory", memory))
-    for fmt, tokens in (
-        ("chat", [10_000, 40_000]),
-        ("json", [10_000, 40_000]),
-        ("xml", [10_000, 40_000]),
-        ("short", [20]),
-    ):
-        params = {"format": "chat" if fmt == "short" else fmt, "field_tokens": tokens}
-        cases.append((f"listener.{fmt}", text + "listener", params))
+        cases.append((f"status.{program}", core + "status", {"program": program}))
+    cases.append(("first_item", core + "first_item", {}))
+    cases += [(f"memory.{path}", core + "memory", {"path": path}) for path in PATHS]
+    for fmt in ("chat", "json", "xml"):
+        cases.append((f"listener.{fmt}", text + "listener", {"format": fmt}))
+    cases.append(("listener.short", text + "listener", {"format": "chat", "field_tokens": [20]}))
     cases.append(("lm_chunks", text + "lm_chunks", {}))
-    for shape in ("records", "string"):
-        cases.append((f"partial_json.{shape}", text + "partial_json", {"shape": shape}))
+    cases += [
+        (f"partial_json.{s}", text + "partial_json", {"shape": s}) for s in ("records", "string")
+    ]
     return cases + [(name, f"cases_web.case_{name}", {}) for name in ("encoder", "http", "runs")]
 
 
@@ -112,15 +95,8 @@ def run_case(name: str, params: dict[str, Any], timeout: float) -> dict[str, Any
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]))
     env.pop("PYTHONASYNCIODEBUG", None)  # users' loops are not in debug mode
     try:
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=str(ROOT),
-            env=env,
-            check=False,
-        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              cwd=str(ROOT), env=env, check=False)  # fmt: skip
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     for line in reversed(done.stdout.splitlines()):
@@ -154,19 +130,12 @@ def measure(mode: str, only: list[str] | None) -> dict[str, Any]:
     import streamify
 
     started = time.perf_counter()
-    meta = {
-        "mode": mode,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat("T", "seconds"),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": _load(),
-        "streamify_version": streamify.__version__,
-        "settings": MODES[mode],
-        "buffer_sizes": list(BUFFER_SIZES),
-        "channel_paths": list(PATHS),
-    }
+    now = datetime.datetime.now(datetime.timezone.utc)
+    meta = {"mode": mode, "date": now.isoformat("T", "seconds"),
+            "python": platform.python_version(), "implementation": platform.python_implementation(),
+            "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "load_average_at_start": _load(), "streamify_version": streamify.__version__,
+            "settings": MODES[mode], "buffer_sizes": list(BUFFER_SIZES)}  # fmt: skip
     cases: dict[str, Any] = {}
     todo = [c for c in plan(mode) if only is None or any(word in c[0] for word in only)]
     for index, (key, name, params) in enumerate(todo, 1):
