@@ -112,12 +112,12 @@ def loop_throughput(make: Callable[[int], Any], settings: Result) -> Result:
 def interleaved(variants: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
     """Median of each variant (a call returning seconds per unit), the variants taking turns
     round by round after one warm-up call each, so that a busy spell slows them alike."""
-    for timed in variants.values():
-        timed()
+    for call in variants.values():
+        call()
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
-        for name, timed in variants.items():
-            samples[name].append(timed())
+        for name, call in variants.items():
+            samples[name].append(call())
     return {name: statistics.median(values) for name, values in samples.items()}
 
 

@@ -58,7 +58,8 @@ def _at(value: Any, *keys: Any) -> Any:
 
 
 def _median(document: Doc, key: str) -> Optional[float]:
-    return _at(document, "cases", key, "throughput", "median")
+    value: Optional[float] = _at(document, "cases", key, "throughput", "median")
+    return value
 
 
 def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:

@@ -5,9 +5,10 @@ Each one times a variant against a raw baseline on the same chunks, in the same 
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
-from typing import Any
+from typing import Any, Callable
 
 from _measure import Result, interleaved, optional, perf
 
@@ -80,7 +81,8 @@ def case_listener(params: Result, settings: Result) -> Result:
     streamed ``loops`` times per repeat (about 10,000 chunks), so that it is timeable."""
     fmt, repeats = params["format"], settings["listener_repeats"]
     out: Result = {"format": fmt, "chunk_chars": CHUNK_CHARS}
-    for tokens in params.get("field_tokens", settings["listener_tokens"]):
+    field_tokens: list[int] = params.get("field_tokens") or settings["listener_tokens"]
+    for tokens in field_tokens:
         chunks = _chunked(build_reply(fmt, tokens))
         field = build_field(fmt, tokens)
         listener = StreamListener("answer", field_format=fmt)
@@ -161,7 +163,8 @@ def case_lm_chunks(params: Result, settings: Result) -> Result:
             assert assembler.finish() == "".join(tokens)
             return (perf() - start) * 1e9 / len(chunks)
 
-        variants = {"extract_ns": extract, "assembler_ns": lambda c=chunks: assemble(c)}
+        variants: dict[str, Callable[[], float]] = {"extract_ns": extract}
+        variants["assembler_ns"] = functools.partial(assemble, chunks)
         ns = interleaved(variants, settings["lm_rounds"])
         out[shape] = {**ns, "assembler_vs_extract": ns["assembler_ns"] / ns["extract_ns"]}
     return out

@@ -8,6 +8,7 @@ a process of its own, so that client and server do not share a GIL).
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import os
@@ -75,8 +76,8 @@ def case_encoder(params: Result, settings: Result) -> Result:
         "plain_keepalive": lambda: streaming_response(_plain(n), keepalive=KEEPALIVE),
     }
     for name in PROTOCOLS:
-        protocol = streamify.OpenAIResponsesProtocol(extras=True) if "openai" in name else name
-        makes[name] = lambda p=protocol: streaming_response(ask(n), protocol=p)
+        protocol: Any = streamify.OpenAIResponsesProtocol(extras=True) if "openai" in name else name
+        makes[name] = functools.partial(lambda p: streaming_response(ask(n), protocol=p), protocol)
     loop = asyncio.new_event_loop()
     try:
         frame = interleaved({k: _per_frame(loop, m, n) for k, m in makes.items()}, rounds)

@@ -66,7 +66,9 @@ def plan(mode: str) -> list[tuple[str, str, dict[str, Any]]]:
     """Every case of a run as ``(key, "module.function", params)``, in running order: the
     baselines beside the cases compared with them, buffer size by buffer size."""
     core, text = "cases_core.case_", "cases_text.case_"
-    cases = [("raw_async_generator", core + "raw_async_generator", {})]
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("raw_async_generator", core + "raw_async_generator", {})
+    ]
     for size in BUFFER_SIZES:
         if size == 16:
             cases.append(("raw_call_soon_threadsafe", core + "raw_call_soon_threadsafe", {}))
@@ -131,7 +133,7 @@ def measure(mode: str, only: list[str] | None) -> dict[str, Any]:
 
     started = time.perf_counter()
     now = datetime.datetime.now(datetime.timezone.utc)
-    meta = {"mode": mode, "date": now.isoformat("T", "seconds"),
+    meta: dict[str, Any] = {"mode": mode, "date": now.isoformat("T", "seconds"),
             "python": platform.python_version(), "implementation": platform.python_implementation(),
             "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "load_average_at_start": _load(), "streamify_version": streamify.__version__,
