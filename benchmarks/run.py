@@ -147,6 +147,8 @@ def measure(mode: str, only: list[str] | None) -> dict[str, Any]:
         settings = MODES[mode]
         result = run_case(name, dict(params, settings=settings), settings["case_timeout_s"])
         cases[key] = {"case": name, **result, "seconds": round(time.perf_counter() - start, 2)}
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr)
     meta["load_average_at_end"] = _load()
     meta["wall_seconds"] = round(time.perf_counter() - started, 1)
     return {"meta": meta, "cases": cases}

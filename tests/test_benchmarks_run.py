@@ -1,9 +1,10 @@
 """The benchmark suite runs end to end and writes every figure; nothing here is about timing.
 
-``benchmarks/run.py --quick --json PATH`` runs in a subprocess, as a user would run it, and
-the JSON is checked for its shape: every case, no case errored, a ``buffer_size`` on every
-channel figure, a verdict per goal and a reason per recommendation.  No figure is compared
-with a number: the machine running the tests may be as slow as it likes.
+``benchmarks/run.py --quick --json PATH`` runs in a subprocess, as a user would run it (in CI
+the run ``.ci/run`` made, named by ``STREAMIFY_BENCH_JSON``, is read instead: the benchmarks
+run once), and the JSON is checked for its shape: every case, no case errored, a
+``buffer_size`` on every channel figure, a verdict per goal and a reason per recommendation.
+No figure is compared with a number: the machine running the tests may be as slow as it likes.
 """
 
 from __future__ import annotations
