@@ -140,6 +140,8 @@ def measure(mode: str, only: list[str] | None) -> dict[str, Any]:
             "settings": MODES[mode], "buffer_sizes": list(BUFFER_SIZES)}  # fmt: skip
     cases: dict[str, Any] = {}
     todo = [c for c in plan(mode) if only is None or any(word in c[0] for word in only)]
+    if not todo:
+        raise SystemExit(f"no case's key holds any of {only}; see plan() in run.py")
     for index, (key, name, params) in enumerate(todo, 1):
         if sys.stderr.isatty():
             print(f"\r\033[K[{index}/{len(todo)}] {key} ...", end="", file=sys.stderr)
