@@ -1,9 +1,7 @@
-"""From the cases' raw results to goals, recommendations and the terminal tables.
+"""From the cases' figures to the goals, the ``buffer_size`` recommendations and the tables.
 
-``analyse(document)`` derives everything from ``document["cases"]`` (what the subprocesses
-measured) and ``document["meta"]``; nothing here measures.  The recommendation rules are
-data (``RULES``) so that the JSON carries the rule next to the buffer size it chose, and a
-new measurement gives a new recommendation.
+Nothing here measures: ``analyse(document)`` reads ``document["cases"]`` (as ``run.py``
+writes it, or an earlier run's JSON) and returns the goals and recommendations.
 """
 
 from __future__ import annotations
@@ -11,735 +9,301 @@ from __future__ import annotations
 from typing import Any, Optional
 
 Doc = dict[str, Any]
-
-# ---------------------------------------------------------------------------- references
-# DSPy 3.4.1 figures quoted in the issues; they are NOT measured by this suite.
-DSPY_REFERENCE = {
-    "status_sync_s": 540e-6,  # one status message from a sync program
-    "first_status_p50_s": 500e-6,  # first status message of a sync program, p50
-    "sync_consumer_s": 14e-6,  # DSPy's sync streaming, per item (14-19 us; the lower end)
-    "listener_chunk_s": 17.9e-6,  # its listener per chunk on a 10,000-token field
+Figures = dict[str, dict[int, dict[str, Optional[float]]]]
+PATHS = {  # path: (label, raw baseline of the same run)
+    "async_to_async": ("async -> async", "raw_asyncio_queue[{size}]"),
+    "thread_to_async": ("thread -> async", "raw_call_soon_threadsafe"),
+    "async_to_sync": ("async -> sync", "raw_thread_queue[{size}]"),
+    "async_to_sync_apply": ("async -> sync (apply_sync_streaming)", "raw_thread_queue[{size}]"),
 }
-REFERENCE_NOTE = "reference figure from the issue, not measured here"
-
-BASELINE_OF_PATH = {
-    "async_to_async": "raw_asyncio_queue[{size}]",
-    "thread_to_async": "raw_call_soon_threadsafe",
-    "async_to_sync": "raw_thread_queue[{size}]",
-    "async_to_sync_apply": "raw_thread_queue[{size}]",
-}
-PATH_LABEL = {
-    "async_to_async": "async -> async",
-    "thread_to_async": "thread -> async",
-    "async_to_sync": "async -> sync",
-    "async_to_sync_apply": "async -> sync (apply_sync_streaming)",
-}
-
-# Memory is "flat" when the peak grows by less than this between the shortest and the longest
-# stream (an unbounded buffer would grow by tens of bytes per item: megabytes).
-FLAT_TOLERANCE_BYTES = 64 * 1024
-
-# The recommendation rules.  Each is computed from this run's figures by ``recommend``.
-RULES: dict[str, dict[str, Any]] = {
-    "tokens to a web client": {
-        "path": "async_to_async",
-        "kind": "latency_x_cost",
-        "tie": 0.05,
-        "rule": (
-            "latency-sensitive: minimise (p99 latency with a slow consumer / best p99 of the "
-            "path) x (per-item cost / best per-item cost of the path), so a buffer that "
-            "doubles the p99 must halve the cost to win; sizes whose score is within 5% of "
-            "the best count as tied and the smallest of them is chosen"
-        ),
-    },
-    "bulk items from a thread": {
-        "path": "thread_to_async",
-        "kind": "throughput",
-        "tolerance": 0.05,
-        "rule": (
-            "throughput: the smallest buffer_size whose per-item cost (worker thread -> "
-            "async consumer, fast consumer) is within 5% of the best buffer_size"
-        ),
-    },
-    "bulk items to a sync consumer": {
-        "path": "async_to_sync",
-        "kind": "throughput",
-        "tolerance": 0.05,
-        "rule": (
-            "throughput: the smallest buffer_size whose per-item cost (async program -> "
-            "streamify(..., async_streaming=False)) is within 5% of the best buffer_size"
-        ),
-    },
-    "status only": {
-        "path": "first_item",
-        "kind": "short_stream",
-        "tie": 0.05,
-        "rule": (
-            "a handful of items (a sync program making 4 tool calls: 8 status messages, many "
-            "short streams in a row on one event loop): minimise (p50 time to the first "
-            "status message / best) x (p50 time to the end of the stream / best); sizes "
-            "within 5% of the best score count as tied and the smallest is chosen"
-        ),
-    },
-}
+TOLERANCE = 0.10  # sizes this close to the best score count as tied: run-to-run noise is ~5%
+FLAT_BYTES = 64 * 1024  # an unbounded buffer would grow by megabytes over these streams
+# The goals: wording -> (measured, reference, limit on measured / reference, limit's wording).
+# Names are figures of goal_figures(); "dspy_*" are DSPy 3.4.1's figures quoted in the issue,
+# not measured here.  A limit of 0 is for information.
+GOALS = {
+    "async emit -> async consumer, per item (buffer 16)": ("a2a", "queue", 1.0, "<= 1.0x"),
+    "emit_sync from a worker thread, per item (buffer 16)": ("t2a", "threadsafe", 0.8, "<= 0.8x"),
+    "status message from an async program (sync @tool)": ("status_async", "queue", 3.0, "<= 3x"),
+    "status message from a sync program": ("status_sync", "dspy_status", 1 / 50, ">= 50x cheaper"),
+    "first status message of a sync program, p50": ("first", "dspy_first", 1 / 5, ">= 5x sooner"),
+    "  same, against a raw loop->thread->loop round trip": ("first", "round_trip", 0, "(info)"),
+    "sync consumer, per item (async_streaming=False)": ("a2s", "dspy_sync", 0.25, ">= 4x cheaper"),
+    "sync consumer, per item (apply_sync_streaming)": ("apply", "dspy_sync", 0.25, ">= 4x cheaper"),
+    "listener per chunk, chat, long field": ("chat", "dspy_chunk", 1 / 12, ">= 12x faster"),
+    "listener per chunk, json, long field": ("json", "dspy_chunk", 1 / 12, ">= 12x faster"),
+    "listener per chunk, xml, long field": ("xml", "dspy_chunk", 1 / 12, ">= 12x faster"),
+    "SSE frame, keepalive=15 vs none": ("sse_keepalive", "sse", 1.2, "keepalive/none <= 1.2"),
+    "NDJSON frame, keepalive=15 vs none": ("nd_keepalive", "ndjson", 1.2, "keepalive/none <= 1.2"),
+    "SSE over uvicorn, time per frame": ("http", "sse_starlette", 1 / 1.5, ">= 1.5x frames/s"),
+    "  same, with keepalive": ("http_keepalive", "sse_starlette", 1 / 1.5, ">= 1.5x frames/s"),
+    "run on a Redis log, per item": ("redis_run", "xadd", 3.0, "<= 3x pipelined XADD"),
+}  # fmt: skip
+REFERENCES = {
+    "queue": "raw asyncio.Queue(16)", "threadsafe": "raw call_soon_threadsafe",
+    "dspy_status": "DSPy 540 us *", "dspy_first": "DSPy 500 us p50 *", "dspy_sync": "DSPy 14 us *",
+    "dspy_chunk": "DSPy 17.9 us *", "round_trip": "raw round trip p50", "sse": "no keepalive",
+    "ndjson": "no keepalive", "sse_starlette": "sse-starlette", "xadd": "pipelined XADD",
+}  # fmt: skip
 
 
-# ---------------------------------------------------------------------------- helpers
-def _get(document: Doc, key: str) -> Doc:
-    value = document["cases"].get(key, {})
-    return value if isinstance(value, dict) else {}
+def _at(value: Any, *keys: Any) -> Any:
+    """``value[k1][k2]...``, or ``None`` where a key is missing (a case not run or failed)."""
+    for key in keys:
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
 
 
-def _median(result: Doc, field: str = "throughput") -> Optional[float]:
-    value = result.get(field, {}).get("median")
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def _us(seconds: Optional[float], digits: int = 2) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds * 1e6:.{digits}f}"
-
-
-def _bytes(value: Optional[float]) -> str:
-    if value is None:
-        return "-"
-    return f"{int(value):,}"
+def _median(document: Doc, key: str) -> Optional[float]:
+    value: Optional[float] = _at(document, "cases", key, "throughput", "median")
+    return value
 
 
 def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
-    if a is None or b is None or b <= 0:
-        return None
-    return a / b
+    return a / b if a is not None and b else None
 
 
-# ---------------------------------------------------------------------------- analysis
-def channel_rows(document: Doc) -> list[Doc]:
-    """One row per (path, buffer_size): throughput, latency, memory, ratio to its baseline."""
-    meta = document["meta"]
-    rows = []
-    for path in meta["channel_paths"]:
-        memory = {
-            figure.get("buffer_size"): figure
-            for figure in _get(document, f"memory.{path}").get("per_buffer_size", [])
-        }
-        for size in meta["buffer_sizes"]:
-            result = _get(document, f"channel.{path}[{size}]")
-            throughput = result.get("throughput", {})
-            latency = result.get("latency", {})
-            baseline_key = BASELINE_OF_PATH[path].format(size=size)
-            baseline = _median(_get(document, baseline_key))
-            per_item = _median(result)
-            rows.append(
-                {
-                    "path": path,
-                    "buffer_size": size,
-                    "per_item_s": per_item,
-                    "per_item_min_s": throughput.get("min"),
-                    "per_item_max_s": throughput.get("max"),
-                    "items_per_s": 1.0 / per_item if per_item else None,
-                    "baseline": baseline_key,
-                    "baseline_per_item_s": baseline,
-                    "ratio_to_baseline": _ratio(per_item, baseline),
-                    "latency_p50_s": latency.get("p50", {}).get("median"),
-                    "latency_p99_s": latency.get("p99", {}).get("median"),
-                    "latency_p99_min_s": latency.get("p99", {}).get("min"),
-                    "latency_p99_max_s": latency.get("p99", {}).get("max"),
-                    "consumer_work_us": latency.get("consumer_work_us"),
-                    "peak_memory_bytes": memory.get(size, {}).get("peak_bytes"),
-                    "error": result.get("error"),
-                }
-            )
-    return rows
-
-
-def memory_flatness(document: Doc) -> list[Doc]:
-    out = []
-    for path in document["meta"]["channel_paths"]:
-        result = _get(document, f"memory.{path}")
-        runs = result.get("flat", {}).get("runs", [])
-        if len(runs) < 2:
-            out.append({"path": path, "verdict": "not measured", "error": result.get("error")})
-            continue
-        first, last = runs[0], runs[-1]
-        growth = last["peak_bytes"] - first["peak_bytes"]
-        per_size = {f["buffer_size"]: f["peak_bytes"] for f in result.get("per_buffer_size", [])}
-        slot_bytes = None
-        if len(per_size) >= 2:
-            small, large = min(per_size), max(per_size)
-            slot_bytes = (per_size[large] - per_size[small]) / (large - small)
-        out.append(
-            {
-                "path": path,
-                "buffer_size": result["flat"]["buffer_size"],
-                "items": [run["items"] for run in runs],
-                "peak_bytes": [run["peak_bytes"] for run in runs],
-                "growth_bytes": growth,
-                "bytes_per_buffered_item": slot_bytes,
-                "unbounded_estimate_bytes": (
-                    slot_bytes * last["items"] if slot_bytes is not None else None
-                ),
-                "tolerance_bytes": FLAT_TOLERANCE_BYTES,
-                "verdict": "flat" if growth <= FLAT_TOLERANCE_BYTES else "GROWS",
+def figures(document: Doc) -> Figures:
+    """Per path and buffer size: ``per_item_s``, ``p99_s``, ``baseline_s``, ``peak_bytes``;
+    under ``"first_item"``, per size: ``first_p50_s``, ``first_p99_s``, ``whole_p50_s``."""
+    out: Figures = {}
+    for path, (_, baseline) in PATHS.items():
+        memory = _at(document, "cases", f"memory.{path}", "per_buffer_size") or []
+        peaks = {f["buffer_size"]: f["peak_bytes"] for f in memory}
+        out[path] = {}
+        for size in document["meta"]["buffer_sizes"]:
+            case = _at(document, "cases", f"channel.{path}[{size}]")
+            out[path][size] = {
+                "per_item_s": _at(case, "throughput", "median"),
+                "p99_s": _at(case, "latency", "p99", "median"),
+                "baseline_s": _median(document, baseline.format(size=size)),
+                "peak_bytes": peaks.get(size),
             }
-        )
+    out["first_item"] = {}
+    for f in _at(document, "cases", "first_item", "per_buffer_size") or []:
+        first, whole = f["first_item"], f["whole_stream"]
+        row = {
+            "first_p50_s": first["p50"],
+            "first_p99_s": first["p99"],
+            "whole_p50_s": whole["p50"],
+        }
+        out["first_item"][f["buffer_size"]] = row
     return out
 
 
-_UNITS = (("_ns", 1e-9), ("_us", 1e-6), ("_ms", 1e-3), ("_s", 1.0), ("seconds", 1.0))
-_FORMATS = ("chat", "json", "xml")
-_NOT_OURS = ("baseline", "dspy", "feed", "speedup", "ratio")
+# ---------------------------------------------------------------------------- recommendations
+def _relative(values: dict[int, Optional[float]]) -> dict[int, float]:
+    measured = {size: v for size, v in values.items() if v}
+    best = min(measured.values(), default=0.0)
+    return {size: v / best for size, v in measured.items()}
 
 
-def _leaves(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], float]]:
-    """Numeric leaves with their key path; a record in a list adds its str and int values
-    to the path (``{"format": "chat", "field_tokens": 10000, ...}`` -> ``chat``, ``10000``)."""
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            found += _leaves(item, (*path, str(key).lower()))
-        return found
-    if isinstance(value, list):
-        found = []
-        for item in value:
-            tags: tuple[str, ...] = ()
-            if isinstance(item, dict):
-                tags = tuple(
-                    str(v).lower()
-                    for v in item.values()
-                    if isinstance(v, (str, int)) and not isinstance(v, bool)
-                )
-            found += _leaves(item, (*path, *tags))
-        return found
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return [(path, float(value))]
-    return []
+def _pick(workload: str, path: str, scores: dict[int, float], why: str) -> Doc:
+    """The smallest size whose score (lower is better) is within TOLERANCE of the best: a
+    smaller buffer holds fewer items and delays each less, so a tie goes to it."""
+    if not scores:
+        return {"workload": workload, "path": path, "buffer_size": None, "reason": "not measured"}
+    best = min(scores, key=lambda s: (scores[s], s))
+    size = min(s for s, score in scores.items() if score <= scores[best] * (1 + TOLERANCE))
+    off = f"within {scores[size] / scores[best] - 1:.0%} of {best}" if size != best else "best"
+    reason = f"smallest within 10% of the best {why}: {size} is {off}"
+    return {"workload": workload, "path": path, "buffer_size": size, "reason": reason}
 
 
-def _unit(path: tuple[str, ...]) -> float:
-    for key in reversed(path):
-        for suffix, factor in _UNITS:
-            if key.endswith(suffix) or key.startswith(suffix[1:] + "_"):
-                return factor
-    return 1.0
+def recommend(figures: Figures) -> list[Doc]:
+    """A ``buffer_size`` per workload, with the reason, from figures shaped as ``figures()``
+    returns them (a missing figure gives ``None`` and the reason "not measured")."""
+
+    def relative(path: str, figure: str) -> dict[int, float]:
+        return _relative({s: f.get(figure) for s, f in figures.get(path, {}).items()})
+
+    # Tokens reach a reader slower than the program (a network), so every waiting item is
+    # late: a size must win as much on cost per item as it loses on p99 latency.
+    cost, p99 = relative("async_to_async", "per_item_s"), relative("async_to_async", "p99_s")
+    score = {s: cost[s] * p99[s] for s in cost if s in p99}
+    why = "(p99 latency x cost per item)"
+    out = [_pick("tokens to a web client", "async_to_async", score, why)]
+    # Bulk items: the consumer keeps up, so throughput alone decides.
+    for workload, path in (
+        ("bulk items from a thread", "thread_to_async"),
+        ("bulk items to a sync consumer", "async_to_sync"),
+    ):
+        out.append(_pick(workload, path, relative(path, "per_item_s"), "cost per item"))
+    # Status only: short streams, whose first message matters as much as their end.
+    first, whole = relative("first_item", "first_p50_s"), relative("first_item", "whole_p50_s")
+    score = {s: first[s] * whole[s] for s in first if s in whole}
+    why = "(first status p50 x whole stream p50)"
+    return [*out, _pick("status only", "first_item", score, why)]
 
 
-def _names_format(key: str, fmt: str) -> bool:
-    return key == fmt or key.startswith(fmt + "_") or key.endswith("_" + fmt)
+# ---------------------------------------------------------------------------- goals
+def goal_figures(document: Doc) -> dict[str, Optional[float]]:
+    """The figures the goals compare, by the names ``GOALS`` uses; seconds."""
+    cases, fig = document["cases"], figures(document)
+    frame = _at(cases, "encoder", "seconds_per_frame") or {}
+    fps = _at(cases, "http", "frames_per_second") or {}
+    values = {
+        "queue": _median(document, "raw_asyncio_queue[16]"),
+        "threadsafe": _median(document, "raw_call_soon_threadsafe"),
+        "round_trip": _at(cases, "first_item", "raw_thread_round_trip", "p50"),
+        "first": _at(fig, "first_item", 16, "first_p50_s"),
+        "sse": frame.get("sse"), "sse_keepalive": frame.get("sse_keepalive"),
+        "ndjson": frame.get("ndjson"), "nd_keepalive": frame.get("ndjson_keepalive"),
+        "http": fps.get("streamify"), "http_keepalive": fps.get("streamify-keepalive"),
+        "sse_starlette": fps.get("sse-starlette"),
+        "redis_run": _at(cases, "runs", "redis", "run_s"),
+        "xadd": _at(cases, "runs", "redis", "xadd_s"),
+        "dspy_status": 540e-6, "dspy_first": 500e-6, "dspy_sync": 14e-6, "dspy_chunk": 17.9e-6,
+    }  # fmt: skip
+    for key in ("http", "http_keepalive", "sse_starlette"):  # frames/s -> seconds per frame
+        values[key] = 1 / values[key] if values[key] else None
+    for name, key in (("a2a", "async_to_async"), ("t2a", "thread_to_async"),
+                      ("a2s", "async_to_sync"), ("apply", "async_to_sync_apply")):  # fmt: skip
+        values[name] = _median(document, f"channel.{key}[16]")
+    for name in ("sync", "async"):
+        values[f"status_{name}"] = _median(document, f"status.{name}")
+    for fmt in ("chat", "json", "xml"):
+        chunk = _at(cases, f"listener.{fmt}", "10000_tokens", "per_chunk_us")
+        values[fmt] = chunk * 1e-6 if chunk else None
+    return values
 
 
-def listener_figures(document: Doc) -> Doc:
-    """Per-chunk cost per format, read from ``bench_listener.run()``'s dict.
-
-    The hook's contract: a numeric leaf whose key path names the format (``chat``, ``json``,
-    ``xml``) and contains ``per_chunk`` (and no ``baseline``, ``dspy``, ``feed``, ``speedup``
-    or ``ratio``); the unit comes from the nearest key with a unit suffix or prefix
-    (``_s``, ``_ms``, ``_us``, ``_ns``, ``us_...``; seconds otherwise).  A path naming a
-    10,000-token field (``10000``, ``10_000``, ``10k``) is preferred: the DSPy reference is
-    for that length.
-    """
-    result = _get(document, "listener")
-    if result.get("status") != "measured":
-        return {
-            "status": result.get("status", "error"),
-            "reason": result.get("reason") or result.get("error"),
-        }
-    leaves = _leaves(result.get("results", {}))
-    per_format: Doc = {}
-    for fmt in _FORMATS:
-        matches = [
-            (path, value)
-            for path, value in leaves
-            if any(_names_format(key, fmt) for key in path)
-            and any("per_chunk" in key for key in path)
-            and not any(word in key for key in path for word in _NOT_OURS)
-        ]
-        if not matches:
-            continue
-        preferred = [
-            m for m in matches if any(t in key for key in m[0] for t in ("10000", "10_000", "10k"))
-        ]
-        path, value = (preferred or matches)[0]
-        per_format[fmt] = {"per_chunk_s": value * _unit(path), "from": "/".join(path)}
-    return {"status": "measured", "per_chunk": per_format}
-
-
-def goals(document: Doc, listener: Doc) -> list[Doc]:
-    """The core issue's performance goals as ratios, each ``met`` or ``SHORT``."""
-    queue16 = _median(_get(document, "raw_asyncio_queue[16]"))
-    threadsafe = _median(_get(document, "raw_call_soon_threadsafe"))
-    first_p50 = None
-    for figure in _get(document, "first_item").get("per_buffer_size", []):
-        if figure.get("buffer_size") == 16:
-            first_p50 = figure["first_item"]["p50"]
-    raw_round_trip = _get(document, "first_item").get("raw_thread_round_trip", {}).get("p50")
-    measured = "baseline measured in this run"
-    specs: list[tuple[str, Optional[float], str, Optional[float], str, float, str]] = [
-        (
-            "async emit -> async consumer, per item (buffer 16)",
-            _median(_get(document, "channel.async_to_async[16]")),
-            "raw asyncio.Queue(16)",
-            queue16,
-            measured,
-            1.0,
-            "<= 1.0x",
-        ),
-        (
-            "emit_sync from a worker thread, per item (buffer 16)",
-            _median(_get(document, "channel.thread_to_async[16]")),
-            "raw call_soon_threadsafe",
-            threadsafe,
-            measured,
-            0.8,
-            "<= 0.8x",
-        ),
-        (
-            "status message from an async program (sync @tool)",
-            _median(_get(document, "status.async")),
-            "raw asyncio.Queue(16)",
-            queue16,
-            measured,
-            3.0,
-            "<= 3x",
-        ),
-        (
-            "status message from a sync program",
-            _median(_get(document, "status.sync")),
-            "DSPy 540 us *",
-            DSPY_REFERENCE["status_sync_s"],
-            REFERENCE_NOTE,
-            1 / 50,
-            ">= 50x cheaper",
-        ),
-        (
-            "first status message of a sync program, p50",
-            first_p50,
-            "DSPy 500 us p50 *",
-            DSPY_REFERENCE["first_status_p50_s"],
-            REFERENCE_NOTE,
-            1 / 5,
-            ">= 5x sooner",
-        ),
-        (
-            "  same, against a raw loop->thread->loop round trip",
-            first_p50,
-            "raw round trip p50",
-            raw_round_trip,
-            "informational: the floor any sync program's first item pays on this machine",
-            0.0,
-            "(information)",
-        ),
-        (
-            "sync consumer, per item (async_streaming=False)",
-            _median(_get(document, "channel.async_to_sync[16]")),
-            "DSPy 14 us *",
-            DSPY_REFERENCE["sync_consumer_s"],
-            REFERENCE_NOTE,
-            1 / 4,
-            ">= 4x cheaper",
-        ),
-        (
-            "sync consumer, per item (apply_sync_streaming)",
-            _median(_get(document, "channel.async_to_sync_apply[16]")),
-            "DSPy 14 us *",
-            DSPY_REFERENCE["sync_consumer_s"],
-            REFERENCE_NOTE,
-            1 / 4,
-            ">= 4x cheaper",
-        ),
-    ]
-    per_chunk = listener.get("per_chunk", {})
-    for fmt in _FORMATS:
-        value = per_chunk.get(fmt, {}).get("per_chunk_s")
-        specs.append(
-            (
-                f"listener per chunk, {fmt}, long field",
-                value,
-                "DSPy 17.9 us *",
-                DSPY_REFERENCE["listener_chunk_s"],
-                REFERENCE_NOTE,
-                1 / 12,
-                ">= 12x faster",
-            )
-        )
-    out = []
-    for name, value, ref_name, ref, ref_kind, limit, goal_text in specs:
-        ratio = _ratio(value, ref)
-        if ratio is None:
-            verdict = "not measured"
-        elif limit == 0.0:
-            verdict = "info"
-        else:
-            verdict = "met" if ratio <= limit else "SHORT"
-        out.append(
-            {
-                "goal": name,
-                "measured_s": value,
-                "reference": ref_name.rstrip(" *"),
-                "reference_s": ref,
-                "reference_kind": ref_kind,
-                "ratio": ratio,
-                "limit": limit,
-                "goal_text": goal_text,
-                "verdict": verdict,
-            }
-        )
-    return out
-
-
-def _smallest_within(
-    figures: dict[int, float], tolerance: float, slack: float = 0.0
-) -> Optional[int]:
-    if not figures:
-        return None
-    best = min(figures.values())
-    return min(size for size, value in figures.items() if value <= best * (1 + tolerance) + slack)
-
-
-def _product_score(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
-    """Per buffer size: (a / best a) x (b / best b), over the sizes both measured."""
-    sizes = [size for size in a if size in b]
-    if not sizes:
-        return {}
-    best_a = min(a[size] for size in sizes)
-    best_b = min(b[size] for size in sizes)
-    return {size: (a[size] / best_a) * (b[size] / best_b) for size in sizes}
-
-
-def recommend(document: Doc, rows: list[Doc]) -> list[Doc]:
-    out = []
-    for workload, rule in RULES.items():
-        entry: Doc = {"workload": workload, "path": rule["path"], "rule": rule["rule"]}
-        kind = rule["kind"]
-        chosen: Optional[int] = None
-        evidence: Doc = {}
-        if kind in ("throughput", "latency_x_cost"):
-            cost = {
-                r["buffer_size"]: r["per_item_s"]
-                for r in rows
-                if r["path"] == rule["path"] and r["per_item_s"]
-            }
-            evidence["per_item_s"] = cost
-            if kind == "throughput":
-                chosen = _smallest_within(cost, rule["tolerance"])
-            else:
-                p99 = {
-                    r["buffer_size"]: r["latency_p99_s"]
-                    for r in rows
-                    if r["path"] == rule["path"] and r["latency_p99_s"]
-                }
-                evidence["latency_p99_s"] = p99
-                score = _product_score(p99, cost)
-                if score:
-                    evidence["score"] = score
-                    chosen = _smallest_within(score, rule["tie"])
-        elif kind == "short_stream":
-            first, whole = {}, {}
-            for figure in _get(document, "first_item").get("per_buffer_size", []):
-                first[figure["buffer_size"]] = figure["first_item"]["p50"]
-                whole[figure["buffer_size"]] = figure["whole_stream"]["p50"]
-            evidence["first_item_p50_s"] = first
-            evidence["whole_stream_p50_s"] = whole
-            score = _product_score(first, whole)
-            if score:
-                evidence["score"] = score
-                chosen = _smallest_within(score, rule["tie"])
-        entry["buffer_size"] = chosen
-        entry["evidence"] = {k: {str(s): v for s, v in d.items()} for k, d in evidence.items()}
-        if chosen is None:
-            entry["reason"] = "not enough measurements"
-        out.append(entry)
+def goals(document: Doc) -> list[Doc]:
+    """Each goal's ``ratio`` (measured / reference) and verdict: ``met`` at most its limit,
+    ``SHORT`` above it, ``info`` for information, ``not measured`` without a figure."""
+    values, out = goal_figures(document), []
+    for goal, (name, reference, limit, text) in GOALS.items():
+        ratio = _ratio(values[name], values[reference])
+        verdict = "met" if ratio is not None and ratio <= limit else "SHORT"
+        verdict = "not measured" if ratio is None else "info" if not limit else verdict
+        out.append({"goal": goal, "measured_s": values[name], "reference": REFERENCES[reference],
+                    "reference_s": values[reference], "ratio": ratio, "limit": limit,
+                    "goal_text": text, "verdict": verdict})  # fmt: skip
     return out
 
 
 def analyse(document: Doc) -> Doc:
-    meta = document["meta"]
-    meta.setdefault("channel_paths", list(BASELINE_OF_PATH))
-    rows = channel_rows(document)
-    listener = listener_figures(document)
-    optional = {}
-    for name in ("anyio_memory_stream", "janus", "culsans"):
-        result = _get(document, f"{name}[16]")
-        if result.get("status") == "measured":
-            optional[name] = {
-                "status": "measured",
-                "version": result.get("version"),
-                "path": result.get("path"),
-                "buffer_size": result.get("buffer_size"),
-                "per_item_s": _median(result),
-            }
-        else:
-            optional[name] = {"status": result.get("status") or result.get("error", "error")}
-    return {
-        "channels": rows,
-        "optional_baselines": optional,
-        "memory_flatness": memory_flatness(document),
-        "listener": listener,
-        "goals": goals(document, listener),
-        "recommendations": recommend(document, rows),
-    }
+    """``{"goals": [...], "recommendations": [...]}`` computed from ``document["cases"]``."""
+    return {"goals": goals(document), "recommendations": recommend(figures(document))}
 
 
 # ---------------------------------------------------------------------------- rendering
-def _table(headers: list[str], rows: list[list[str]], align: str) -> list[str]:
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
-
-    def fmt(cells: list[str]) -> str:
-        parts = []
-        for cell, width, a in zip(cells, widths, align):
-            parts.append(cell.ljust(width) if a == "l" else cell.rjust(width))
-        return "  ".join(parts).rstrip()
-
-    lines = [fmt(headers), fmt(["-" * w for w in widths])]
-    lines += [fmt(row) for row in rows]
-    return ["  " + line for line in lines]
+def _us(seconds: Optional[float], digits: int = 2) -> str:
+    return "-" if seconds is None else f"{seconds * 1e6:.{digits}f}"
 
 
-def _range(low: Optional[float], high: Optional[float]) -> str:
-    if low is None or high is None:
-        return "-"
-    return f"{low * 1e6:.2f}-{high * 1e6:.2f}"
+def _table(title: str, headers: list[str], rows: list[list[str]]) -> list[str]:
+    """A titled table: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(c) for c in column) for column in zip(headers, *rows)]
+
+    def line(cells: list[str]) -> str:
+        cells = [cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        return "  " + "  ".join(cells).rstrip()
+
+    return ["", title, line(headers), line(["-" * w for w in widths]), *map(line, rows)]
 
 
-def _spread(result: Doc) -> str:
-    t = result.get("throughput", {})
-    return _range(t.get("min"), t.get("max"))
+def _leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    if not isinstance(value, dict):
+        return [(path, value)]
+    return [leaf for k, v in value.items() for leaf in _leaves(v, f"{path}.{k}".strip("."))]
+
+
+def _shown(path: str, value: Any) -> str:
+    """A figure by the unit its name gives: ``_s`` in us, ``_us`` / ``_ns`` as they are,
+    ratios (``vs``, ``ratio``, ``flatness``) with an x."""
+    if not isinstance(value, float):
+        return str(value)
+    for name in reversed(path.split(".")):
+        if name.endswith("_s") or name.startswith("seconds"):
+            return f"{value * 1e6:.3f} us"
+        if name.endswith(("_us", "_ns")):
+            return f"{value:,.3f} {name[-2:]}"
+        if "vs" in name or "ratio" in name or "flatness" in name:
+            return f"{value:.2f}x"
+    return f"{value:,.0f}"
+
+
+def _core_tables(document: Doc) -> list[str]:
+    fig, work = figures(document), _at(document, "meta", "settings", "work_us")
+    rows = [[key, _us(_median(document, key), 3)] for key in document["cases"] if key[:4] == "raw_"]
+    lines = _table("Raw baselines (fast consumer)", ["baseline", "us/item"], rows)
+    headers = ["buffer", "us/item", "vs raw", "p99 us", "peak bytes"]
+    for path, (label, baseline) in PATHS.items():
+        rows = []
+        for size, f in fig[path].items():
+            ratio = _ratio(f["per_item_s"], f["baseline_s"])
+            peak = "-" if f["peak_bytes"] is None else f"{f['peak_bytes']:,}"
+            vs = "-" if ratio is None else f"{ratio:.2f}x"
+            rows.append([str(size), _us(f["per_item_s"], 3), vs, _us(f["p99_s"], 1), peak])
+        title = f"{label} (vs {baseline.format(size='same size')}; p99: consumer busy {work} us)"
+        lines += _table(title, headers, rows)
+    rows = [[key, _us(_median(document, key), 3)] for key in document["cases"] if "status." in key]
+    lines += _table("Status messages (a @tool in a loop: 2 per call)", ["program", "us"], rows)
+    rows = [[str(s), *(_us(v, 1) for v in f.values())] for s, f in fig["first_item"].items()]
+    headers = ["buffer", "first p50 us", "first p99 us", "whole p50 us"]
+    lines += _table("Short streams of a sync program (8 status messages) in a row", headers, rows)
+    rows = []
+    for path, (label, _) in PATHS.items():
+        runs = _at(document, "cases", f"memory.{path}", "flat", "runs") or [{}]
+        growth = runs[-1].get("peak_bytes", 0) - runs[0].get("peak_bytes", 0)
+        peaks = "  ".join(f"{r['items']:,}: {r['peak_bytes']:,}" for r in runs if r)
+        verdict = "flat" if growth <= FLAT_BYTES else "GROWS"
+        rows.append([label, peaks or "not measured", f"{growth:+,}", verdict])
+    title = "Memory by stream length, buffer 16 (tracemalloc peak, bytes)"
+    return lines + _table(title, ["path", "items: peak", "growth", "verdict"], rows)
 
 
 def render(document: Doc) -> str:
-    meta = document["meta"]
-    settings = meta["settings"]
+    """The terminal report of a run: the tables, the goals and the recommendations."""
+    meta, cases = document["meta"], document["cases"]
     lines = [
-        f"streamify {meta['streamify_version']} benchmarks, {meta['mode']} mode: "
-        f"{meta['implementation']} {meta['python']}, {meta['platform']}, "
-        f"{meta['cpu_count']} CPUs, {meta['date']}",
-        f"Each case in its own process; medians over {settings['repeats']} repeats "
-        f"(latency: {settings['latency_repeats']}), spread = min-max over the repeats. "
-        "Times in microseconds (us).",
-        f"Machine load (1/5/15-min load average) at start {meta.get('load_average_at_start')}, "
-        f"at end {meta.get('load_average_at_end')}: other work on the machine shows here.",
-        "",
-        "Raw baselines (per item, fast consumer)",
+        f"streamify {meta.get('streamify_version')} benchmarks, {meta['mode']} mode, "
+        f"{meta.get('implementation', '')} {meta['python']}, {meta['platform']}, "
+        f"{meta['cpu_count']} CPUs, {meta['date']}; load average (1/5/15 min) "
+        f"{meta.get('load_average_at_start')} at start, {meta.get('load_average_at_end')} at end"
     ]
-    rows = []
-    baseline_keys = [
-        ("raw async generator (the CPython limit)", "raw_async_generator"),
-        ("raw loop.call_soon_threadsafe per item, thread -> loop", "raw_call_soon_threadsafe"),
-    ]
-    baseline_keys += [
-        (f"raw asyncio.Queue({s}), task -> task", f"raw_asyncio_queue[{s}]")
-        for s in meta["buffer_sizes"]
-    ]
-    baseline_keys += [
-        (f"raw queue.Queue({s}), thread -> thread", f"raw_thread_queue[{s}]")
-        for s in meta["buffer_sizes"]
-    ]
-    for label, key in baseline_keys:
-        result = _get(document, key)
-        rows.append([label, _us(_median(result), 3), _spread(result)])
-    lines += _table(["baseline", "us/item", "min-max"], rows, "lrr")
-
-    lines += ["", "Optional baselines at buffer 16, side by side (never required)"]
-    rows = []
-    stream16 = {
-        "async -> async": _median(_get(document, "channel.async_to_async[16]")),
-        "thread -> async": _median(_get(document, "channel.thread_to_async[16]")),
-    }
-    for name, info in document["optional_baselines"].items():
-        if info["status"] != "measured":
-            rows.append([name, "-", info["status"], "-", "-"])
-            continue
-        ours = stream16.get(info["path"])
-        rows.append(
-            [
-                f"{name} {info['version'] or ''}".strip(),
-                info["path"],
-                _us(info["per_item_s"], 3),
-                _us(ours, 3),
-                f"{ours / info['per_item_s']:.2f}x" if ours and info["per_item_s"] else "-",
-            ]
-        )
-    lines += _table(
-        ["library", "path", "us/item", "streamify us/item", "streamify/lib"], rows, "llrrr"
-    )
-
-    work = settings["work_us"]
-    lines += [
-        "",
-        "Channel paths by buffer_size: throughput with a fast consumer; latency (emit to "
-        f"arrival) with a slow consumer busy-waiting {work} us per item; peak memory "
-        "(tracemalloc, bytes) streaming to a slow consumer",
-    ]
-    for path in meta["channel_paths"]:
-        rows = []
-        for row in document["channels"]:
-            if row["path"] != path:
-                continue
-            if row["error"]:
-                rows.append([str(row["buffer_size"]), "error", row["error"][:60]])
-                continue
-            ratio = row["ratio_to_baseline"]
-            rows.append(
-                [
-                    str(row["buffer_size"]),
-                    _us(row["per_item_s"], 3),
-                    _range(row["per_item_min_s"], row["per_item_max_s"]),
-                    f"{ratio:.2f}x" if ratio is not None else "-",
-                    _us(row["latency_p50_s"], 1),
-                    _us(row["latency_p99_s"], 1),
-                    _bytes(row["peak_memory_bytes"]),
-                ]
+    for key, case in cases.items():
+        if "error" in case or case.get("status", "measured") != "measured":
+            lines.append(
+                f"  {key}: {case.get('error') or case['status']} {case.get('package', '')}"
             )
-        baseline = BASELINE_OF_PATH[path].format(size="N").replace("[N]", "(same size)")
-        lines += ["", f"  {PATH_LABEL[path]}   (vs = ratio to {baseline})"]
-        lines += _table(
-            ["buffer", "us/item", "min-max", "vs", "p50 lat", "p99 lat", "peak bytes"],
-            rows,
-            "rrrrrrr",
-        )
-
-    lines += ["", "Status messages (a sync @tool called in a loop: 2 messages per call)"]
+    lines += _core_tables(document)
+    for key, case in cases.items():
+        if key.startswith(("listener.", "lm_chunks", "partial_json.", "encoder", "http", "runs")):
+            rows = [[path, _shown(path, v)] for path, v in _leaves(case) if path != "case"]
+            lines += _table(f"{key} (medians)", ["figure", "value"], rows)
     rows = []
-    for label, key in (
-        ("sync program (worker thread)", "status.sync"),
-        ("async program, sync @tool", "status.async"),
-        ("async program, async @tool", "status.async_tool"),
-    ):
-        result = _get(document, key)
-        rows.append([label, _us(_median(result), 3), _spread(result)])
-    lines += _table(["program", "us/message", "min-max"], rows, "lrr")
-
-    first = _get(document, "first_item")
-    lines += [
-        "",
-        "Short streams in a row on one event loop (a server): sync program, "
-        f"{first.get('calls', '?')} tool calls = {first.get('status_messages_per_stream', '?')} "
-        "status messages",
-    ]
-    rows = []
-    for figure in first.get("per_buffer_size", []):
-        rows.append(
-            [
-                str(figure["buffer_size"]),
-                _us(figure["first_item"]["p50"], 1),
-                _us(figure["first_item"]["p99"], 1),
-                _us(figure["whole_stream"]["p50"], 1),
-                str(figure["streams"]),
-            ]
-        )
-    lines += _table(
-        ["buffer", "first item p50", "first item p99", "whole stream p50", "streams"],
-        rows,
-        "rrrrr",
-    )
-
-    lines += [
-        "",
-        f"Memory while streaming to a slow consumer (busy-wait {settings['memory_work_us']} us "
-        "per item): tracemalloc peak, bytes",
-    ]
-    rows = []
-    for flat in document["memory_flatness"]:
-        if flat["verdict"] == "not measured":
-            rows.append([PATH_LABEL[flat["path"]], "-", "-", "-", "-", "not measured"])
-            continue
-        per_item = flat["bytes_per_buffered_item"]
-        rows.append(
-            [
-                PATH_LABEL[flat["path"]],
-                str(flat["buffer_size"]),
-                "  ".join(f"{n:,}: {_bytes(b)}" for n, b in zip(flat["items"], flat["peak_bytes"])),
-                f"{flat['growth_bytes']:+,}",
-                f"{per_item:.0f}" if per_item is not None else "-",
-                flat["verdict"],
-            ]
-        )
-    lines += _table(
-        ["path", "buffer", "items: peak bytes", "growth", "bytes/slot", "verdict"], rows, "lrlrrl"
-    )
-    lines.append(
-        f"  flat = growth <= {FLAT_TOLERANCE_BYTES // 1024} KiB; bytes/slot = extra peak per "
-        "buffer slot (buffer 1 vs 1024), an unbounded buffer would grow by that per item"
-    )
-
-    listener = document["listener"]
-    lines += ["", "Token listener, cost per chunk on a long field"]
-    if listener["status"] != "measured":
-        lines.append(
-            f"  not measured: {listener.get('reason')} "
-            "(hook: benchmarks/bench_listener.py with run(quick) -> dict)"
-        )
-    elif not listener["per_chunk"]:
-        lines.append("  bench_listener.run() gave no per_chunk figure (raw dict in the JSON)")
-    else:
-        rows = [
-            [fmt, _us(v["per_chunk_s"], 3), v["from"]] for fmt, v in listener["per_chunk"].items()
-        ]
-        lines += _table(["format", "us/chunk", "from"], rows, "lrl")
-
-    lines += ["", "Performance goals of the core issue (ratio = streamify / reference)"]
-    rows = []
-    for goal in document["goals"]:
-        ratio = goal["ratio"]
-        rows.append(
-            [
-                goal["goal"],
-                _us(goal["measured_s"], 3),
-                goal["reference"] + (" *" if goal["reference_kind"] == REFERENCE_NOTE else ""),
-                _us(goal["reference_s"], 3),
-                f"{ratio:.3f}" if ratio is not None else "-",
-                goal["goal_text"],
-                goal["verdict"],
-            ]
-        )
-    lines += _table(
-        ["goal", "us", "reference", "ref us", "ratio", "goal", "verdict"], rows, "lrlrrll"
-    )
-    lines.append(f"  * DSPy 3.4.1: {REFERENCE_NOTE}; the other references ran in this run.")
-
-    lines += ["", "Recommended buffer_size per workload (computed from the figures above)"]
+    for g in document["goals"]:
+        ratio = "-" if g["ratio"] is None else f"{g['ratio']:.3f}"
+        rows.append([g["goal"], _us(g["measured_s"], 3), g["reference"], _us(g["reference_s"], 3)])
+        rows[-1] += [ratio, g["goal_text"], g["verdict"]]
+    headers = ["goal", "us", "reference", "ref us", "ratio", "goal", "verdict"]
+    lines += _table("Performance goals (ratio = measured / reference)", headers, rows)
+    lines += ["  * DSPy 3.4.1's figures quoted in the issue, not measured here", ""]
+    lines.append("Recommended buffer_size per workload")
     for rec in document["recommendations"]:
-        size = rec["buffer_size"]
-        lines.append(f"  {rec['workload']}: buffer_size={size if size is not None else '?'}")
-        lines.append(f"      rule: {rec['rule']}")
-    lines.append(f"\nwall time: {meta.get('wall_seconds', 0):.1f} s")
-    return "\n".join(lines)
+        lines.append(f"  {rec['workload']}: {rec['buffer_size']}  ({rec['reason']})")
+    return "\n".join([*lines, "", f"wall time: {meta.get('wall_seconds', 0):.1f} s"])
 
 
 def markdown(document: Doc) -> str:
-    """The README's "Choosing buffer_size" table and recommendations, from one run."""
-    meta = document["meta"]
-    paths = ("async_to_async", "thread_to_async", "async_to_sync")
-    by_key = {(row["path"], row["buffer_size"]): row for row in document["channels"]}
-    headers = ["buffer_size"]
-    for path in paths:
-        headers += [f"{PATH_LABEL[path]} us/item", "p99 latency us"]
-    headers.append("peak memory, async -> async (bytes)")
-    lines = [
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join("---:" for _ in headers) + "|",
-    ]
-    for size in meta["buffer_sizes"]:
+    """The table of docs/buffer-size.md and the recommendations, from one run."""
+    fig, paths = figures(document), ("async_to_async", "thread_to_async", "async_to_sync")
+    headers = ["buffer_size"] + [h for p in paths for h in (f"{PATHS[p][0]} us/item", "p99 us")]
+    lines = ["| " + " | ".join([*headers, "peak memory, async -> async (bytes)"]) + " |"]
+    lines.append("|" + "---:|" * (len(headers) + 1))
+    for size in document["meta"]["buffer_sizes"]:
         cells = [str(size)]
         for path in paths:
-            row = by_key.get((path, size), {})
-            cells += [_us(row.get("per_item_s"), 2), _us(row.get("latency_p99_s"), 0)]
-        cells.append(_bytes(by_key.get(("async_to_async", size), {}).get("peak_memory_bytes")))
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append(
-        f"Measured with `python benchmarks/run.py` ({meta['mode']} mode) on "
-        f"{meta['cpu_count']} CPUs, {meta['implementation']} {meta['python']}, "
-        f"{meta['date'][:10]}; p99 latency with a consumer that busy-waits "
-        f"{meta['settings']['work_us']} us per item."
-    )
+            cells += [_us(fig[path][size]["per_item_s"]), _us(fig[path][size]["p99_s"], 0)]
+        peak = fig["async_to_async"][size]["peak_bytes"]
+        lines.append("| " + " | ".join([*cells, "-" if peak is None else f"{peak:,}"]) + " |")
     lines.append("")
     for rec in document["recommendations"]:
-        size = rec["buffer_size"]
-        lines.append(
-            f"- **{rec['workload']}**: `buffer_size={size if size is not None else '?'}` "
-            f"({rec['rule']})."
-        )
+        size, reason = rec["buffer_size"], rec["reason"]
+        lines.append(f"- **{rec['workload']}**: `buffer_size={size}` ({reason}).")
     return "\n".join(lines)

@@ -1,8 +1,10 @@
-"""``benchmarks/run.py`` picks up every ``bench_*.py`` module with ``run`` and ``print_report``."""
+"""``benchmarks/run.py``: one plan of cases, each run in a process of its own; a case that
+fails is recorded, a missing optional peer is recorded as such, ``--only`` selects cases."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -22,53 +24,38 @@ def _runner() -> ModuleType:
     return module
 
 
-GOOD = """
-def run(quick: bool = False) -> dict:
-    return {"quick": quick, "per_item_s": 1e-6}
+runner = _runner()
 
 
-def print_report(result: dict) -> None:
-    print("good report", result["per_item_s"])
-"""
-FAILING = """
-def run(quick: bool = False) -> dict:
-    raise RuntimeError("no server")
+def test_both_modes_plan_the_same_cases_each_once_and_every_case_function_exists() -> None:
+    quick = [key for key, _, _ in runner.plan("quick")]
+    assert quick == [key for key, _, _ in runner.plan("thorough")]
+    assert len(quick) == len(set(quick))
+    assert set(runner.MODES["quick"]) == set(runner.MODES["thorough"])
+    for _, name, _ in runner.plan("quick"):
+        module, function = name.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), function)), name
 
 
-def print_report(result: dict) -> None:
-    print("never")
-"""
-OTHER_SHAPE = """
-import a_module_that_is_not_installed
+@pytest.mark.timeout(60)
+def test_a_failing_case_is_recorded_as_an_error_instead_of_stopping_the_run() -> None:
+    result = runner.run_case("cases_core.case_no_such_case", {"settings": {}}, timeout=50)
+    assert set(result) == {"error"}
+    assert "case_no_such_case" in result["error"]
 
 
-def run(quick: bool) -> dict:
-    return {}
-"""
+@pytest.mark.timeout(60)
+def test_only_runs_the_cases_whose_key_holds_a_name(tmp_path: Path) -> None:
+    out = tmp_path / "one.json"
+    assert runner.main(["--quick", "--only", "raw_async_generator", "--json", str(out)]) == 0
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert list(document["cases"]) == ["raw_async_generator"]
+    assert document["cases"]["raw_async_generator"]["throughput"]["median"] > 0
+    assert document["meta"]["load_average_at_end"] is not None
 
 
-def test_modules_with_both_functions_run_and_report_and_a_failure_is_recorded(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "bench_good.py").write_text(GOOD, encoding="utf-8")
-    (tmp_path / "bench_failing.py").write_text(FAILING, encoding="utf-8")
-    (tmp_path / "bench_other.py").write_text(OTHER_SHAPE, encoding="utf-8")  # never imported
-    (tmp_path / "helper.py").write_text(GOOD, encoding="utf-8")  # not a bench_ file
-    runner = _runner()
-    modules = runner.discover(tmp_path)
-    assert sorted(modules) == ["bench_failing", "bench_good"]
-    results = runner.run_modules(modules, quick=True)
-    assert results["bench_good"] == {"quick": True, "per_item_s": 1e-6}
-    assert results["bench_failing"] == {"error": "RuntimeError: no server"}
-    capsys.readouterr()
-    runner.print_modules(modules, results)
-    out = capsys.readouterr().out
-    assert "## bench_good\ngood report 1e-06\n" in out
-    assert "## bench_failing\nfailed: RuntimeError: no server\n" in out
-    assert not any(name.startswith("_streamify_bench_other") for name in sys.modules)
-
-
-def test_the_repositorys_benchmark_modules_are_discovered_without_error() -> None:
-    runner = _runner()
-    for name, module in runner.discover().items():
-        assert name.startswith("bench_") and callable(module.run), name
+def test_a_missing_optional_peer_is_recorded_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    cases_web = importlib.import_module("cases_web")
+    monkeypatch.setitem(sys.modules, "sse_starlette", None)  # import raises ImportError
+    result = cases_web.case_http({}, {})
+    assert result == {"status": "not installed", "package": "sse_starlette"}
