@@ -279,6 +279,89 @@ def fork_after_streaming_gives_the_child_a_working_pool() -> None:
     _run_sync_stream_in_both_consumers()  # and the parent still works
 
 
+def _child_streams_and_runs_its_own_program() -> None:
+    """What a forked child must still be able to do: both consumers, and a run read whole."""
+    _run_sync_stream_in_both_consumers()
+
+    async def answer() -> int:
+        await emit("child")
+        return 42
+
+    async def child_run() -> list[Any]:
+        runs = streamify.Runs()
+        run_id = await runs.start(wrap(answer)())
+        events = [event async for event in runs.events(run_id)]
+        await runs.aclose()
+        return events
+
+    assert asyncio.run(child_run())[-1].type == "done"
+
+
+def fork_while_a_stream_and_a_run_are_live_leaves_both_processes_working() -> None:
+    """Fork while a sync program is blocked on a full buffer (its sync consumer paused
+    mid-stream) and a run's producer emits on another thread's loop: the child streams and
+    runs programs of its own, and the parent's stream and run then end as they should."""
+
+    def chatty() -> int:
+        for i in range(200):
+            emit_sync(i)
+        return 200
+
+    paused = wrap(chatty, async_streaming=False, buffer_size=1)()
+    assert next(paused) == 0  # the program now waits in emit_sync for room
+
+    loop = asyncio.new_event_loop()
+    loop_thread = threading.Thread(target=loop.run_forever, daemon=True)
+    loop_thread.start()
+    emitting = threading.Event()
+
+    async def endless() -> None:
+        count = 0
+        while True:
+            await emit(count)
+            count += 1
+            if count == 5:
+                emitting.set()
+            await asyncio.sleep(0.001)
+
+    async def start() -> tuple[streamify.Runs, str]:
+        runs = streamify.Runs()
+        return runs, await runs.start(wrap(endless)())
+
+    runs, run_id = asyncio.run_coroutine_threadsafe(start(), loop).result(WAIT)
+    _wait(emitting, "the run's program emits")
+    pid = os.fork()
+    if pid == 0:  # the child: a watchdog thread, so that a hang exits instead of blocking
+        code = 1
+        try:
+            done = threading.Event()
+
+            def check() -> None:
+                _child_streams_and_runs_its_own_program()
+                done.set()
+
+            threading.Thread(target=check, daemon=True).start()
+            code = 0 if done.wait(WAIT) else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"the child failed or hung: {status}"
+
+    rest = list(paused)  # the parent's paused stream resumes and ends whole
+    assert rest[:-1] == list(range(1, 200)) and isinstance(rest[-1], streamify.Prediction)
+
+    async def cancel() -> list[Any]:
+        await runs.cancel(run_id)
+        events = [event async for event in runs.events(run_id)]
+        await runs.aclose()
+        return events
+
+    assert asyncio.run_coroutine_threadsafe(cancel(), loop).result(WAIT)[-1].type == "cancelled"
+    loop.call_soon_threadsafe(loop.stop)
+    loop_thread.join(WAIT)
+    loop.close()
+
+
 def _pool_job(n: int) -> int:
     _run_sync_stream_in_both_consumers()
     return n

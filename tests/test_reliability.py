@@ -84,6 +84,11 @@ def test_forked_child_streams_a_sync_program_after_the_parent_streamed() -> None
 
 
 @needs_fork
+def test_fork_while_a_stream_and_a_run_are_live_leaves_parent_and_child_working() -> None:
+    run_scenario("fork_while_a_stream_and_a_run_are_live_leaves_both_processes_working")
+
+
+@needs_fork
 def test_multiprocessing_fork_pool_streams_after_the_parent_streamed() -> None:
     run_scenario("multiprocessing_fork_pool_after_streaming")
 
