@@ -29,7 +29,7 @@ Keepalive.  A keepalive never cancels a pending step of the stream.  A streamify
 or sync) is stepped directly, as without keepalive: the response registers it for idle ticks
 (``_idle``), and while it waits for an item a timer on its channel wakes it to yield a tick,
 which becomes the keepalive frame.  Any other async iterable is stepped in one helper task
-(``_Pump``), any other sync iterable in one helper thread (``_ThreadSteps``).  The endings
+(``_TaskSteps``), any other sync iterable in one helper thread (``_ThreadSteps``).  The endings
 above hold on all three paths.
 
 Abandoned responses.  A response dropped without being closed is closed by the event loop's
@@ -394,7 +394,7 @@ async def _frames(
 _ITEM, _END, _RAISED = range(3)
 
 
-class _Pump:
+class _TaskSteps:
     """Steps an async iterator in a helper task, one step per request.
 
     A keepalive timeout must not cancel a pending ``__anext__`` (cancelling it kills an async
@@ -405,7 +405,7 @@ class _Pump:
 
     * Every step and the final ``aclose()`` run in the helper task, hence in one
       ``contextvars`` context, as they would when iterated directly: a stream that sets a
-      context variable in one step and resets it in a later one keeps working.  (A pump
+      context variable in one step and resets it in a later one keeps working.  (A stepper
       stopped before its task ever ran makes the task close the iterator without a step.)
     * Nothing escapes from the helper task.  Each step's outcome (an item, the end, or any
       exception, ``KeyboardInterrupt`` and ``SystemExit`` included, which asyncio would
@@ -498,20 +498,20 @@ async def _frames_with_keepalive(
     iterator: AsyncIterator[Any], framing: _Framing, keepalive: float
 ) -> AsyncGenerator[str, None]:
     """The frames of an async stream, with a comment frame after ``keepalive`` idle seconds."""
-    pump = _Pump(iterator)
+    steps = _TaskSteps(iterator)
     try:
         first, failure = _first_frames(framing)
         if first:
             yield first
         while failure is None:
-            reply = pump.request()
-            waiting: set[asyncio.Future[Any]] = {reply, pump.task}
+            reply = steps.request()
+            waiting: set[asyncio.Future[Any]] = {reply, steps.task}
             while not reply.done():
                 await asyncio.wait(waiting, timeout=keepalive, return_when=asyncio.FIRST_COMPLETED)
                 if reply.done():
                     break
-                if pump.task.done():  # only if it was cancelled from outside the response
-                    pump.task.result()  # raises what ended it
+                if steps.task.done():  # only if it was cancelled from outside the response
+                    steps.task.result()  # raises what ended it
                     raise RuntimeError("the stream's helper task ended without an answer")
                 yield KEEPALIVE_FRAME
             outcome, value = reply.result()
@@ -526,7 +526,7 @@ async def _frames_with_keepalive(
                 frame = framing.item(value)
             except _EncodeFailure as error:
                 failure = error
-                await pump.stop()  # stop the program before the error frame is written
+                await steps.stop()  # stop the program before the error frame is written
                 break
             if frame:
                 yield frame
@@ -534,7 +534,7 @@ async def _frames_with_keepalive(
         if last is not None:
             yield last
     finally:
-        await pump.stop()
+        await steps.stop()
 
 
 # The sync twin of ``_frames``, step for step: one awaits ``__anext__`` and ``aclose()``, the

@@ -25,7 +25,7 @@ from streamify import emit, streamify
 from streamify._encoding import _to_json, encode_item
 from streamify._messages import Prediction, StatusMessage, StreamResponse
 from streamify._responses import (
-    _Pump,
+    _TaskSteps,
     ndjson_response,
     ndjson_response_sync,
     streaming_response,
@@ -1393,7 +1393,7 @@ async def test_an_error_closing_the_stream_is_raised_with_or_without_keepalive()
         assert_no_other_tasks()
 
 
-async def test_pump_stopped_before_its_first_step_still_closes_the_stream() -> None:
+async def test_task_steps_stopped_before_the_first_step_still_close_the_stream() -> None:
     closed: list[bool] = []
 
     class Source:
@@ -1406,8 +1406,8 @@ async def test_pump_stopped_before_its_first_step_still_closes_the_stream() -> N
         async def aclose(self) -> None:
             closed.append(True)
 
-    pump = _Pump(Source())
-    await pump.stop()  # the helper task never ran, so its own finally could not close it
+    steps = _TaskSteps(Source())
+    await steps.stop()  # the helper task never ran, so its own finally could not close it
     assert closed == [True]
     assert_no_other_tasks()
 
