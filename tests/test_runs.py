@@ -237,12 +237,23 @@ async def test_malformed_event_id_raises_value_error_before_reading(
 
 
 async def test_trimmed_log_gives_a_gap_event_never_a_silent_loss(make_store: StoreFactory) -> None:
+    gate = asyncio.Event()
+
+    async def program() -> str:
+        await emit({"i": 0})
+        await gate.wait()  # the first event's id is read before anything is trimmed
+        for i in range(1, 1000):
+            await emit({"i": i})
+        return "ok"
+
     runs = Runs(make_store(), max_events=50)
-    run_id = await runs.start(counting(1000))
+    run_id = await runs.start(streamify.streamify(program)())
     first_id = None
     async for event in runs.events(run_id):
         first_id = event.id
         break
+    assert first_id
+    gate.set()
     assert await wait_for(lambda: _ended(runs, run_id), 10) >= 0
     for after in (None, first_id):
         events = await collect(runs.events(run_id, after=after))
