@@ -586,6 +586,24 @@ def collected_elsewhere(probe: Probe, rec: Record) -> None:
         gc.collect()
 
 
+@contextlib.contextmanager
+def no_automatic_gc() -> Iterator[None]:
+    """No automatic collection while a dropped stream waits for the thread the schedule names.
+
+    The dropped cycle is young, so any thread's automatic gen-0 collection frees it, and
+    with it the stream, which stops the program: with ``gc_thread="program"`` the program then
+    never reaches its hand-off, and the consumer waits for a collection that will not come
+    (the harness's own hang, not the library's).  ``gc.collect()`` still runs when called.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 async def collect_dropped_async(probe: Probe, rec: Record) -> None:
     how = probe.schedule.gc_thread
     if how == "consumer":
@@ -649,8 +667,9 @@ async def consume_async(probe: Probe, rec: Record, holder: list[Any]) -> None:
     elif s.stop == "gc":
         cycle: dict[str, Any] = {"stream": stream}
         cycle["cycle"] = cycle
-        del stream, cycle
-        await collect_dropped_async(probe, rec)
+        with no_automatic_gc():
+            del stream, cycle
+            await collect_dropped_async(probe, rec)
     # loop_end: return with the stream suspended; asyncio.run must finish it
 
 
@@ -763,8 +782,9 @@ def consume_sync(probe: Probe, rec: Record, holder: list[Any]) -> None:
     elif s.stop == "gc":
         cycle: dict[str, Any] = {"stream": stream}
         cycle["cycle"] = cycle
-        del stream, cycle
-        collect_dropped_sync(probe, rec)
+        with no_automatic_gc():
+            del stream, cycle
+            collect_dropped_sync(probe, rec)
     # loop_end: the caller's asyncio.run returns with the generator suspended
 
 
