@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from streamify import Prediction, StatusMessage
 from streamify._context import CURRENT_RUN
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator, Iterable, Iterator
 
     from streamify._stream import StreamRun
 
@@ -48,3 +50,16 @@ async def wait_until(predicate: Any, what: str, limit: int = 200_000) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError(f"never happened: {what}")
+
+
+@contextlib.contextmanager
+def garbage_collector_off() -> Iterator[None]:
+    """No automatic collection inside the block (``gc.collect()`` still runs when called):
+    what happens there cannot depend on when some thread's allocations trigger one."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -39,10 +39,11 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
     )
 
 from streamify import aiohttp_response, emit, encode_item, streamify
+from tests.helpers import garbage_collector_off
 from tests.test_encoding import LoopProblems, parse_sse
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.web
 
@@ -100,18 +101,6 @@ async def served(app: web.Application, **runner_options: Any) -> AsyncIterator[s
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
-
-
-@contextlib.contextmanager
-def garbage_collector_off() -> Iterator[None]:
-    """Prove that what follows does not wait for the garbage collector to find a cycle."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class Producer:

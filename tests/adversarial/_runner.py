@@ -122,6 +122,7 @@ from tests.adversarial._schedules import (  # noqa: E402
     items_before,
     lm_chunks,
 )
+from tests.helpers import garbage_collector_off  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
@@ -586,24 +587,6 @@ def collected_elsewhere(probe: Probe, rec: Record) -> None:
         gc.collect()
 
 
-@contextlib.contextmanager
-def no_automatic_gc() -> Iterator[None]:
-    """No automatic collection while a dropped stream waits for the thread the schedule names.
-
-    The dropped cycle is young, so any thread's automatic gen-0 collection frees it, and
-    with it the stream, which stops the program: with ``gc_thread="program"`` the program then
-    never reaches its hand-off, and the consumer waits for a collection that will not come
-    (the harness's own hang, not the library's).  ``gc.collect()`` still runs when called.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 async def collect_dropped_async(probe: Probe, rec: Record) -> None:
     how = probe.schedule.gc_thread
     if how == "consumer":
@@ -667,7 +650,12 @@ async def consume_async(probe: Probe, rec: Record, holder: list[Any]) -> None:
     elif s.stop == "gc":
         cycle: dict[str, Any] = {"stream": stream}
         cycle["cycle"] = cycle
-        with no_automatic_gc():
+        # No automatic collection until the one the schedule names: the dropped cycle is
+        # young, so any thread's gen-0 collection would free it, and the stream with it, which
+        # stops the program; with gc_thread="program" the program then never reaches its
+        # hand-off and the consumer waits for a collection that never comes (the harness's
+        # hang, not the library's).
+        with garbage_collector_off():
             del stream, cycle
             await collect_dropped_async(probe, rec)
     # loop_end: return with the stream suspended; asyncio.run must finish it
@@ -782,7 +770,12 @@ def consume_sync(probe: Probe, rec: Record, holder: list[Any]) -> None:
     elif s.stop == "gc":
         cycle: dict[str, Any] = {"stream": stream}
         cycle["cycle"] = cycle
-        with no_automatic_gc():
+        # No automatic collection until the one the schedule names: the dropped cycle is
+        # young, so any thread's gen-0 collection would free it, and the stream with it, which
+        # stops the program; with gc_thread="program" the program then never reaches its
+        # hand-off and the consumer waits for a collection that never comes (the harness's
+        # hang, not the library's).
+        with garbage_collector_off():
             del stream, cycle
             collect_dropped_sync(probe, rec)
     # loop_end: the caller's asyncio.run returns with the generator suspended
