@@ -109,8 +109,10 @@ def loop_throughput(make: Callable[[int], Any], settings: Result) -> Result:
     return timed(on_loop(make), lambda run_once: throughput(run_once, settings))
 
 
-def interleaved(variants: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
-    """Median of each variant (a call returning seconds per unit), the variants taking turns
+def interleaved_samples(
+    variants: dict[str, Callable[[], float]], rounds: int
+) -> dict[str, list[float]]:
+    """Each variant's samples (a call returns seconds per unit), the variants taking turns
     round by round after one warm-up call each, so that a busy spell slows them alike."""
     for call in variants.values():
         call()
@@ -118,7 +120,20 @@ def interleaved(variants: dict[str, Callable[[], float]], rounds: int) -> dict[s
     for _ in range(rounds):
         for name, call in variants.items():
             samples[name].append(call())
+    return samples
+
+
+def interleaved(variants: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+    """The median of each variant's :func:`interleaved_samples`."""
+    samples = interleaved_samples(variants, rounds)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def paired_ratio(a: list[float], b: list[float]) -> float:
+    """Median of the per-round ratios ``a[i] / b[i]``: when ``a`` runs right after ``b``, a
+    change of the machine's speed between rounds (this VM has fast and slow spells of a few
+    seconds each) cancels out, where a ratio of the two medians would swing with it."""
+    return statistics.median(x / y for x, y in zip(a, b))
 
 
 def optional(module: str) -> Any:

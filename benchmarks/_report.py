@@ -150,14 +150,18 @@ def goal_figures(document: Doc) -> dict[str, Optional[float]]:
         "threadsafe": _median(document, "raw_call_soon_threadsafe"),
         "round_trip": _at(cases, "first_item", "raw_thread_round_trip", "p50"),
         "first": _at(fig, "first_item", 16, "first_p50_s"),
-        "sse": frame.get("sse"), "sse_keepalive": frame.get("sse_keepalive"),
-        "ndjson": frame.get("ndjson"), "nd_keepalive": frame.get("ndjson_keepalive"),
+        "sse": frame.get("sse"), "ndjson": frame.get("ndjson"),
         "http": fps.get("streamify"), "http_keepalive": fps.get("streamify-keepalive"),
         "sse_starlette": fps.get("sse-starlette"),
         "redis_run": _at(cases, "runs", "redis", "run_s"),
         "xadd": _at(cases, "runs", "redis", "xadd_s"),
         "dspy_status": 540e-6, "dspy_first": 500e-6, "dspy_sync": 14e-6, "dspy_chunk": 17.9e-6,
     }  # fmt: skip
+    # Keepalive's cost is the paired per-round ratio (see _measure.paired_ratio), as a time.
+    paired = _at(cases, "encoder", "ratios") or {}
+    for key, ratio, base in (("sse_keepalive", "sse_keepalive_vs_none", "sse"),
+                             ("nd_keepalive", "ndjson_keepalive_vs_none", "ndjson")):  # fmt: skip
+        values[key] = values[base] * paired[ratio] if values[base] and ratio in paired else None
     for key in ("http", "http_keepalive", "sse_starlette"):  # frames/s -> seconds per frame
         values[key] = 1 / values[key] if values[key] else None
     for name, key in (("a2a", "async_to_async"), ("t2a", "thread_to_async"),

@@ -21,7 +21,7 @@ import tempfile
 import time
 from typing import Any, Callable
 
-from _measure import Result, interleaved, not_installed, optional, perf
+from _measure import Result, interleaved_samples, not_installed, optional, paired_ratio, perf
 
 import streamify
 from streamify import MemoryRunStore, Runs, emit, encode_item, ndjson_response, streaming_response
@@ -80,17 +80,18 @@ def case_encoder(params: Result, settings: Result) -> Result:
         makes[name] = functools.partial(lambda p: streaming_response(ask(n), protocol=p), protocol)
     loop = asyncio.new_event_loop()
     try:
-        frame = interleaved({k: _per_frame(loop, m, n) for k, m in makes.items()}, rounds)
+        samples = interleaved_samples({k: _per_frame(loop, m, n) for k, m in makes.items()}, rounds)
     finally:
         loop.close()
-    ratios = {
-        "sse_keepalive_vs_none": frame["sse_keepalive"] / frame["sse"],
-        "ndjson_keepalive_vs_none": frame["ndjson_keepalive"] / frame["ndjson"],
-        "plain_keepalive_vs_none": frame["plain_keepalive"] / frame["plain"],
-        "sse_vs_hand_written": frame["sse"] / frame["hand_written"],
-    }
+    frame = {name: statistics.median(values) for name, values in samples.items()}
+    # Each ratio pairs the runs of one round (a variant runs right after the one it is
+    # compared with): see paired_ratio.
+    pairs = [("sse_keepalive", "sse"), ("ndjson_keepalive", "ndjson")]
+    pairs += [("plain_keepalive", "plain"), ("sse", "hand_written")]
+    ratios = {f"{a}_vs_{'none' if 'keepalive' in a else b}": paired_ratio(samples[a], samples[b])
+              for a, b in pairs}  # fmt: skip
     for name in PROTOCOLS:
-        ratios[f"{name}_vs_streamify"] = frame[name] / frame["sse"]
+        ratios[f"{name}_vs_streamify"] = paired_ratio(samples[name], samples["sse"])
     return {"items": n, "seconds_per_frame": frame, "ratios": ratios}
 
 
